@@ -1,0 +1,1 @@
+"""Beam pipelines: preprocessing (raw corpus → tf.Transform → TFRecords) and bulk scoring."""

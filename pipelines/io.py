@@ -1,0 +1,115 @@
+"""Edge transforms: finding and reading the corpus, writing rejected records.
+
+Files are listed when the job starts, so a pattern that matches nothing, or a file whose format
+cannot be told, is a one-line error before any worker starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import formats
+from pipelines.formats import Rejection
+from schemas import features, rejections
+from schemas.config import CorpusConfig
+from schemas.errors import UserError
+
+
+def _is_directory(pattern: str) -> bool:
+    if pattern.endswith("/"):
+        return True
+    if "://" in pattern:
+        return False
+    import os
+
+    return os.path.isdir(pattern)
+
+
+def list_input_files(config: CorpusConfig) -> list[tuple[str, str]]:
+    """Every (path, format) the job will read. Raises UserError for empty patterns or unknown formats."""
+    if not config.inputs:
+        raise UserError("No input given: pass --input PATTERN (or corpus.inputs in the job file).")
+    found: dict[str, str] = {}
+    for pattern in config.inputs:
+        input_format = config.format
+        if _is_directory(pattern):
+            # A directory is a text-dirs corpus: <dir>/<label>/<document>.
+            pattern = pattern.rstrip("/") + "/*/*"
+            input_format = "textdirs" if input_format == "auto" else input_format
+        try:
+            (match,) = FileSystems.match([pattern])
+        except Exception as e:  # Beam raises BeamIOError/ValueError/... depending on the filesystem
+            raise UserError(f"Cannot list input {pattern!r}: {str(e).splitlines()[0]}") from None
+        paths = sorted(m.path for m in match.metadata_list)
+        if not paths:
+            raise UserError(f"No files match input {pattern!r}.")
+        for path in paths:
+            found[path] = formats.format_for_path(path) if input_format == "auto" else input_format
+    logging.info("Reading %d file(s) from %d input pattern(s).", len(found), len(config.inputs))
+    return sorted(found.items())
+
+
+class _ReadFileDoFn(beam.DoFn):
+    def __init__(self, config: CorpusConfig):
+        self._config = config
+
+    def process(self, path_and_format: tuple[str, str]) -> Iterator[formats.ReadResult]:
+        path, input_format = path_and_format
+        try:
+            stream = FileSystems.open(path, compression_type=CompressionTypes.AUTO)
+        except Exception as e:  # a file that vanished or cannot be opened is one rejected record
+            yield Rejection(rejections.UNREADABLE_FILE, path, f"cannot open: {str(e).splitlines()[0]}")
+            return
+        with stream:
+            try:
+                yield from formats.read_records(stream, path, input_format, self._config.text_field,
+                                                self._config.label_field)
+            except (OSError, EOFError, UnicodeError) as e:
+                # e.g. a truncated .gz: everything before the damage was already emitted.
+                yield Rejection(rejections.UNREADABLE_FILE, path, f"read failed: {e}")
+
+
+class ReadCorpus(beam.PTransform):
+    """Lists the input files and reads each into RawRecords (or Rejections for unparsable parts)."""
+
+    def __init__(self, config: CorpusConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, pipeline):
+        files = list_input_files(self._config)
+        return (
+            pipeline
+            | "ListFiles" >> beam.Create(files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadFiles" >> beam.ParDo(_ReadFileDoFn(self._config))
+        )
+
+
+class WriteRejected(beam.PTransform):
+    """Writes every rejection as one JSON object per line into `<output_dir>/rejected/`."""
+
+    def __init__(self, output_dir: str):
+        super().__init__()
+        self._prefix = FileSystems.join(output_dir, features.REJECTED_DIR, "rejected")
+
+    def expand(self, rejected: beam.PCollection[Rejection]):
+        return (
+            rejected
+            | "ToJson" >> beam.Map(Rejection.to_json)
+            | "WriteJsonLines" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl")
+        )
+
+
+def count_elements(pcoll: beam.PCollection, label: str) -> beam.PCollection[int]:
+    """A singleton PCollection holding the element count (0 for an empty input)."""
+    return pcoll | label >> beam.combiners.Count.Globally()
+
+
+def flatten(pcolls: Iterable[beam.PCollection], label: str) -> beam.PCollection:
+    return tuple(pcolls) | label >> beam.Flatten()

@@ -1,0 +1,206 @@
+"""Preprocessing stage: raw corpus → validated documents → tf.Transform → TFRecords.
+
+    python -m pipelines.preprocess --input 'corpus/*.jsonl' --output-dir out/prep [Beam options]
+
+Writes to the output directory: transform_fn/ and transformed_metadata/ (tf.Transform's layout),
+train/ and eval/ (gzip TFRecord shards of tf.Example), rejected/ (JSON Lines with reason and
+source), stats.json and config.json. See README.md for every flag.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of job logs
+
+import functools
+import json
+import logging
+import time
+from typing import Sequence
+
+import apache_beam as beam
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from apache_beam.io.filesystems import FileSystems
+from tfx_bsl.public import tfxio
+from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
+
+from pipelines import cli, outputs
+from pipelines.io import ReadCorpus, WriteRejected
+from pipelines.options import make_pipeline
+from pipelines.preprocessing_fn import preprocessing_fn
+from pipelines.stats import SummarizeCorpus
+from pipelines.transforms import (CountRejections, RejectUnknownLabels, SplitTrainEval, ToRecordBatches,
+                                  ValidateDocuments)
+from schemas import config as config_lib
+from schemas import features
+from schemas.raw_schema import RAW_ARROW_SCHEMA, raw_tensor_representations
+
+_PARTIAL_STATS = "stats.partial.json"
+
+
+class _EncodeExamplesDoFn(beam.DoFn):
+    """Transformed RecordBatches → serialized tf.Examples (the encoder is built once per worker)."""
+
+    def __init__(self, serialized_schema: bytes):
+        self._serialized_schema = serialized_schema
+
+    def setup(self):
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        self._encoder = tfxio.RecordBatchToExamplesEncoder(schema_pb2.Schema.FromString(self._serialized_schema))
+
+    def process(self, transformed):
+        record_batch, _ = transformed
+        yield from self._encoder.encode(record_batch)
+
+
+class WriteExamples(beam.PTransform):
+    """Writes transformed RecordBatches as gzip TFRecord shards `<directory>/part-*.tfrecord.gz`."""
+
+    def __init__(self, directory: str, transformed_metadata):
+        super().__init__()
+        self._prefix = FileSystems.join(directory, "part")
+        self._schema = transformed_metadata.dataset_metadata.schema.SerializeToString()
+
+    def expand(self, transformed):
+        return (
+            transformed
+            | "Encode" >> beam.ParDo(_EncodeExamplesDoFn(self._schema))
+            | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=features.TFRECORD_SUFFIX)
+        )
+
+
+def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str) -> None:
+    """The stage's data flow, top to bottom. Writes everything under `output_dir`."""
+    corpus, settings = job.corpus, job.preprocess
+    raw_adapter = TensorAdapterConfig(RAW_ARROW_SCHEMA, raw_tensor_representations(corpus.multi_label))
+    transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label)
+
+    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus)
+    validated = records | "ValidateDocuments" >> ValidateDocuments(corpus)
+    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction)
+    eval_checked = split.eval | "RejectUnknownLabels" >> RejectUnknownLabels(split.train)
+
+    rejected = (
+        (validated.rejected, eval_checked.rejected)
+        | "AllRejected" >> beam.Flatten()
+        | "CountRejections" >> CountRejections("preprocess")
+    )
+    _ = rejected | "WriteRejected" >> WriteRejected(output_dir)
+
+    train_batches = split.train | "BatchTrain" >> ToRecordBatches()
+    eval_batches = eval_checked.documents | "BatchEval" >> ToRecordBatches()
+    (train_transformed, transformed_metadata), transform_fn = (
+        (train_batches, raw_adapter)
+        | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(transform, output_record_batches=True)
+    )
+    eval_transformed, _ = (
+        ((eval_batches, raw_adapter), transform_fn)
+        | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
+    )
+    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+    _ = train_transformed | "WriteTrain" >> WriteExamples(
+        FileSystems.join(output_dir, features.TRAIN_SPLIT), transformed_metadata)
+    _ = eval_transformed | "WriteEval" >> WriteExamples(
+        FileSystems.join(output_dir, features.EVAL_SPLIT), transformed_metadata)
+
+    all_transformed = (train_transformed, eval_transformed) | "AllTransformed" >> beam.Flatten()
+    _ = (
+        pipeline
+        | "SummarizeCorpus" >> SummarizeCorpus(
+            read=records, train=split.train, eval_=eval_checked.documents, rejected=rejected,
+            transformed=all_transformed, max_seq_length=settings.max_seq_length)
+        | "WriteSummary" >> beam.io.WriteToText(
+            FileSystems.join(output_dir, _PARTIAL_STATS), num_shards=1, shard_name_template="")
+    )
+
+
+def _vocabulary_size(output_dir: str, settings: config_lib.PreprocessConfig) -> int:
+    """Size of the token id space the model must embed (padding and OOV buckets included)."""
+    learned = tft.TFTransformOutput(output_dir).vocabulary_size_by_name(features.TOKEN_VOCABULARY)
+    if settings.tokenizer == "word":
+        return learned + settings.num_oov_buckets + 1
+    return learned
+
+
+def finish_stats(output_dir: str, job: config_lib.JobConfig, wall_seconds: float) -> dict:
+    """Completes the in-pipeline summary with vocabulary facts, checks it reconciles, writes stats.json."""
+    partial_path = FileSystems.join(output_dir, _PARTIAL_STATS)
+    stats = json.loads(outputs.read_text(partial_path))
+    FileSystems.delete([partial_path])
+    if stats["read"] != stats["accepted"] + stats["rejected"]:
+        raise RuntimeError(f"Counts do not reconcile: read={stats['read']} accepted={stats['accepted']} "
+                           f"rejected={stats['rejected']}")
+    settings = job.preprocess
+    stats.update({
+        "tokenizer": settings.tokenizer,
+        "vocab_size": _vocabulary_size(output_dir, settings),
+        "max_seq_length": settings.max_seq_length,
+        "multi_label": job.corpus.multi_label,
+        "num_labels": len(stats["labels"]),
+        "wall_seconds": round(wall_seconds, 2),
+    })
+    outputs.write_text(FileSystems.join(output_dir, features.STATS_FILE), json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+def build_parser() -> cli.ArgumentParser:
+    parser = cli.ArgumentParser(
+        prog="python -m pipelines.preprocess",
+        description="Raw labelled corpus → tf.Transform → padded token ids in TFRecords. "
+                    "Unrecognised --flags are passed to Beam (e.g. --runner, --direct_num_workers).")
+    add = functools.partial(cli.add_override, parser)
+    add("--input", "corpus.inputs", action="append", metavar="PATTERN",
+        help="File pattern or text-dirs directory, local or any Beam filesystem; repeatable.")
+    add("--format", "corpus.format", choices=config_lib.INPUT_FORMATS,
+        help="Input format (default: from each file's extension).")
+    add("--text-field", "corpus.text_field", help="Field holding the document text (default: text).")
+    add("--label-field", "corpus.label_field", help="Field holding the label (default: label).")
+    add("--id-field", "corpus.id_field", help="Field holding a document id (default: a hash of the text).")
+    add("--multi-label", "corpus.multi_label", action="store_const", const=True,
+        help="Documents may carry several labels, separated by --label-separator.")
+    add("--label-separator", "corpus.label_separator", help="Separator of multiple labels (default: ',').")
+    add("--output-dir", "preprocess.output_dir", metavar="DIR", help="Where the outputs are written.")
+    add("--tokenizer", "preprocess.tokenizer", choices=features.TOKENIZERS,
+        help="word (vocabulary of words) or wordpiece (subwords learned from the corpus).")
+    add("--vocab-size", "preprocess.vocab_size", type=int, help="Token id space, padding and OOV included.")
+    add("--min-frequency", "preprocess.min_frequency", type=int,
+        help="word: tokens seen fewer times map to OOV buckets.")
+    add("--num-oov-buckets", "preprocess.num_oov_buckets", type=int, help="word: hash buckets for unknown tokens.")
+    add("--max-seq-length", "preprocess.max_seq_length", type=int, help="Tokens kept per document (padded).")
+    add("--eval-fraction", "preprocess.eval_fraction", type=float, help="Share of documents for eval (0.1).")
+    add("--no-lowercase", "preprocess.lowercase", action="store_const", const=False, help="Keep letter case.")
+    add("--overwrite", "preprocess.overwrite", action="store_const", const=True,
+        help="Replace an output directory that holds a finished run.")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Runs the stage; returns the stats written to stats.json."""
+    job, options = cli.parse_job_args(build_parser(), argv)
+    started = time.time()
+    with outputs.StagedOutputDir(job.preprocess.output_dir, job.preprocess.overwrite) as output:
+        outputs.write_text(output.join(features.CONFIG_FILE), job.to_json())
+        with make_pipeline(options) as pipeline, tft_beam.Context(temp_dir=output.join("tmp")):
+            build_pipeline(pipeline, job, output.path)
+        _delete_tree(output.join("tmp"))
+        stats = finish_stats(output.path, job, time.time() - started)
+        output.commit()
+    logging.info("read=%d accepted=%d (train=%d eval=%d) rejected=%d; outputs in %s", stats["read"],
+                 stats["accepted"], stats["train"], stats["eval"], stats["rejected"], job.preprocess.output_dir)
+    return stats
+
+
+def _delete_tree(path: str) -> None:
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.run_main(run, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The tf.Transform `preprocessing_fn`: raw text and labels → padded token ids and label ids.
+
+It is traced once into transform_fn/, which the trainer reads and every exported model embeds,
+so training and serving tokenize identically. Configure it with `functools.partial`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+import tensorflow_transform as tft
+
+from pipelines.wordpiece import learn_wordpiece
+from schemas import features
+from schemas.config import PreprocessConfig
+
+
+def normalize_text(text: tf.Tensor, lowercase: bool) -> tf.Tensor:
+    """Unicode NFKC (+ case folding), markup line breaks removed, punctuation set apart."""
+    text = tf_text.case_fold_utf8(text) if lowercase else tf_text.normalize_utf8(text, "NFKC")
+    text = tf.strings.regex_replace(text, r"<br\s*/?>", " ")
+    return tf.strings.regex_replace(text, r"([\pP\pS])", r" \1 ")
+
+
+def split_words(text: tf.Tensor, lowercase: bool) -> tf.RaggedTensor:
+    """[batch] strings → [batch, (words)]: the pre-tokenization both tokenizers share."""
+    return tf.strings.split(normalize_text(text, lowercase))
+
+
+def word_ids(words: tf.RaggedTensor, config: PreprocessConfig) -> tf.RaggedTensor:
+    """Word vocabulary of the training split; id 0 = padding, then the vocabulary, then OOV buckets."""
+    top_k = config.vocab_size - config.num_oov_buckets - 1  # the id space is exactly vocab_size
+    ids = tft.compute_and_apply_vocabulary(
+        words,
+        top_k=top_k,
+        frequency_threshold=config.min_frequency,
+        num_oov_buckets=config.num_oov_buckets,
+        vocab_filename=features.TOKEN_VOCABULARY,
+    )
+    return ids + 1
+
+
+def wordpiece_ids(words: tf.RaggedTensor, config: PreprocessConfig) -> tf.RaggedTensor:
+    """Subword ids from a vocabulary learned in the pipeline; id 0 = [PAD], unknown pieces = [UNK]."""
+    _, model_path = learn_wordpiece(words.flat_values, config.vocab_size)
+    tokenizer = tf_text.FastWordpieceTokenizer(
+        model_buffer=tf.io.decode_raw(tf.io.read_file(model_path), tf.uint8),
+        no_pretokenization=True,
+        token_out_type=tf.int64,
+    )
+    return tokenizer.tokenize(words).merge_dims(-2, -1)
+
+
+def pad_or_truncate(ids: tf.RaggedTensor, max_seq_length: int) -> tf.Tensor:
+    """[batch, (tokens)] → [batch, max_seq_length], cut at the end, PAD_ID after the last token."""
+    return ids[:, :max_seq_length].to_tensor(default_value=features.PAD_ID, shape=[None, max_seq_length])
+
+
+def label_outputs(labels: tf.Tensor | tf.RaggedTensor, multi_label: bool) -> dict[str, tf.Tensor]:
+    """Label ids from the training split's label vocabulary; multi-hot vectors for multi-label."""
+    ids = tft.compute_and_apply_vocabulary(labels, vocab_filename=features.LABEL_VOCABULARY, default_value=-1)
+    if not multi_label:
+        return {features.LABEL_ID: ids}
+    num_labels = tft.experimental.get_vocabulary_size_by_name(features.LABEL_VOCABULARY)
+    multi_hot = tf.math.bincount(ids, minlength=num_labels, maxlength=num_labels, binary_output=True,
+                                 dtype=tf.float32, axis=-1)
+    # The width is known only after analysis, so it is stored as a variable-length feature.
+    return {features.LABEL_MULTI_HOT: tf.RaggedTensor.from_tensor(multi_hot)}
+
+
+def preprocessing_fn(inputs: dict[str, tf.Tensor], *, config: PreprocessConfig, multi_label: bool = False
+                     ) -> dict[str, tf.Tensor]:
+    """Raw `text` (and `label` when present) → `token_ids`, `sequence_length`, label id(s)."""
+    words = split_words(inputs[features.TEXT], config.lowercase)
+    ids = wordpiece_ids(words, config) if config.tokenizer == "wordpiece" else word_ids(words, config)
+    outputs = {
+        features.TOKEN_IDS: pad_or_truncate(ids, config.max_seq_length),
+        features.SEQUENCE_LENGTH: ids.row_lengths(),
+    }
+    if features.LABEL in inputs:
+        outputs.update(label_outputs(inputs[features.LABEL], multi_label))
+    return outputs

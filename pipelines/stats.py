@@ -1,0 +1,121 @@
+"""Corpus statistics computed inside the pipeline: counts that must reconcile, labels, lengths."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam import pvalue
+
+from schemas import features
+
+
+class _LengthHistogram(beam.CombineFn):
+    """Histogram of token counts per document (index = length), merged across workers."""
+
+    def create_accumulator(self):
+        return np.zeros(0, dtype=np.int64)
+
+    def add_input(self, histogram, lengths: np.ndarray):
+        counts = np.bincount(lengths)
+        if len(counts) > len(histogram):
+            histogram = np.pad(histogram, (0, len(counts) - len(histogram)))
+        histogram[: len(counts)] += counts
+        return histogram
+
+    def merge_accumulators(self, histograms):
+        size = max((len(h) for h in histograms), default=0)
+        merged = np.zeros(size, dtype=np.int64)
+        for h in histograms:
+            merged[: len(h)] += h
+        return merged
+
+    def extract_output(self, histogram):
+        return histogram.tolist()
+
+
+def sequence_lengths(transformed: tuple[pa.RecordBatch, Any]) -> np.ndarray:
+    record_batch, _ = transformed
+    column = record_batch.column(record_batch.schema.get_field_index(features.SEQUENCE_LENGTH))
+    return column.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def length_summary(histogram: list[int], max_seq_length: int) -> dict[str, float]:
+    """Mean, median, 95th percentile and max token count, and the share cut by truncation."""
+    counts = np.asarray(histogram, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return {"mean": 0.0, "p50": 0, "p95": 0, "max": 0, "truncated_fraction": 0.0}
+    lengths = np.arange(len(counts))
+    cumulative = np.cumsum(counts)
+    return {
+        "mean": round(float((lengths * counts).sum() / total), 2),
+        "p50": int(np.searchsorted(cumulative, 0.50 * total)),
+        "p95": int(np.searchsorted(cumulative, 0.95 * total)),
+        "max": int(lengths[counts > 0].max()),
+        "truncated_fraction": round(float(counts[max_seq_length + 1:].sum() / total), 4),
+    }
+
+
+def _summarize(_, read, train, eval_, rejected_by_reason, labels, length_histogram, max_seq_length) -> str:
+    rejected = sum(rejected_by_reason.values())
+    return json.dumps({
+        "read": read,
+        "accepted": train + eval_,
+        "rejected": rejected,
+        "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
+        "train": train,
+        "eval": eval_,
+        "labels": dict(sorted(labels.items())),
+        "token_length": length_summary(length_histogram, max_seq_length),
+    })
+
+
+class SummarizeCorpus(beam.PTransform):
+    """One JSON object with every count the stage reports (see stats.json)."""
+
+    def __init__(self, *, read, train, eval_, rejected, transformed, max_seq_length: int):
+        super().__init__()
+        self._read, self._train, self._eval = read, train, eval_
+        self._rejected, self._transformed = rejected, transformed
+        self._max_seq_length = max_seq_length
+
+    def expand(self, pipeline):
+        def count(pcoll, label):
+            return pcoll | label >> beam.combiners.Count.Globally()
+
+        rejected_by_reason = (
+            self._rejected
+            | "Reasons" >> beam.Map(lambda r: r.reason)
+            | "CountReasons" >> beam.combiners.Count.PerElement()
+            | "ReasonsToDict" >> beam.combiners.ToDict()
+        )
+        accepted = (self._train, self._eval) | "Accepted" >> beam.Flatten()
+        labels = (
+            accepted
+            | "Labels" >> beam.FlatMap(lambda d: d.labels)
+            | "CountLabels" >> beam.combiners.Count.PerElement()
+            | "LabelsToDict" >> beam.combiners.ToDict()
+        )
+        length_histogram = (
+            self._transformed
+            | "Lengths" >> beam.Map(sequence_lengths)
+            | "LengthHistogram" >> beam.CombineGlobally(_LengthHistogram())
+        )
+        return (
+            pipeline
+            | "Start" >> beam.Create([None])
+            | "Summarize" >> beam.Map(
+                _summarize,
+                read=pvalue.AsSingleton(count(self._read, "CountRead")),
+                train=pvalue.AsSingleton(count(self._train, "CountTrain")),
+                eval_=pvalue.AsSingleton(count(self._eval, "CountEval")),
+                rejected_by_reason=pvalue.AsSingleton(rejected_by_reason),
+                labels=pvalue.AsSingleton(labels),
+                length_histogram=pvalue.AsSingleton(length_histogram),
+                max_seq_length=self._max_seq_length,
+            )
+        )

@@ -1,0 +1,1 @@
+"""Shared contracts: feature keys, raw and output schemas, and the job configuration."""

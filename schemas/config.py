@@ -1,0 +1,178 @@
+"""The job configuration: one frozen dataclass tree, loaded from YAML, overridden by flags.
+
+A job file has one mapping per stage section::
+
+    corpus:
+      inputs: [data/*.jsonl]
+      text_field: body
+    preprocess:
+      tokenizer: wordpiece
+      vocab_size: 8000
+
+Unknown sections or keys are an error naming the key. Values derived from data (vocabulary size,
+label names) are never written back here: they are read from the artifacts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any, Mapping
+
+import yaml
+
+from schemas import features
+from schemas.errors import UserError
+
+INPUT_FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "tfrecord", "textdirs")
+
+
+class ConfigError(UserError):
+    """The job file or a flag holds a value the job cannot run with."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusConfig:
+    """Where the documents are and which fields hold what."""
+
+    inputs: tuple[str, ...] = ()  # file patterns, local or any Beam filesystem (gs://...)
+    format: str = "auto"  # auto = from each file's extension (a directory means textdirs)
+    text_field: str = features.TEXT
+    label_field: str = features.LABEL
+    id_field: str | None = None  # None: the id is a fingerprint of the text
+    multi_label: bool = False
+    label_separator: str = ","  # splits the label field when multi_label
+
+    def __post_init__(self):
+        _check(self.format in INPUT_FORMATS,
+               f"corpus.format must be one of {', '.join(INPUT_FORMATS)}. Received: format={self.format!r}")
+        _check(bool(self.text_field), "corpus.text_field must not be empty.")
+        _check(bool(self.label_field), "corpus.label_field must not be empty.")
+        _check(bool(self.label_separator), "corpus.label_separator must not be empty.")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """How documents become padded token ids."""
+
+    output_dir: str = ""
+    tokenizer: str = "word"  # word | wordpiece
+    vocab_size: int = 20000  # word: most frequent tokens kept; wordpiece: target subword count
+    min_frequency: int = 2  # word tokens seen fewer times in training map to OOV buckets
+    num_oov_buckets: int = 1  # word tokenizer only
+    max_seq_length: int = 128
+    eval_fraction: float = 0.1
+    lowercase: bool = True
+    overwrite: bool = False
+
+    def __post_init__(self):
+        _check(self.tokenizer in features.TOKENIZERS,
+               f"preprocess.tokenizer must be one of {', '.join(features.TOKENIZERS)}. "
+               f"Received: tokenizer={self.tokenizer!r}")
+        _check(self.vocab_size >= 10, f"preprocess.vocab_size must be at least 10. Received: vocab_size={self.vocab_size}")
+        _check(self.min_frequency >= 1,
+               f"preprocess.min_frequency must be at least 1. Received: min_frequency={self.min_frequency}")
+        _check(self.num_oov_buckets >= 1,
+               f"preprocess.num_oov_buckets must be at least 1. Received: num_oov_buckets={self.num_oov_buckets}")
+        _check(self.max_seq_length >= 1,
+               f"preprocess.max_seq_length must be at least 1. Received: max_seq_length={self.max_seq_length}")
+        _check(0.0 <= self.eval_fraction < 1.0,
+               f"preprocess.eval_fraction must be in [0, 1). Received: eval_fraction={self.eval_fraction}")
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig:
+    """Every stage's settings; each stage receives only its own section(s)."""
+
+    corpus: CorpusConfig = CorpusConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Converts a YAML/flag value to the field's declared type, or raises ConfigError."""
+    hint = annotation
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        hint = options[0]
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        _check(isinstance(value, (list, tuple)), f"{key} must be a list. Received: {key}={value!r}")
+        (item_type, _) = typing.get_args(hint)
+        return tuple(_coerce(v, item_type, key) for v in value)
+    if hint is bool:
+        _check(isinstance(value, bool), f"{key} must be true or false. Received: {key}={value!r}")
+        return value
+    if hint is int:
+        _check(isinstance(value, int) and not isinstance(value, bool),
+               f"{key} must be an integer. Received: {key}={value!r}")
+        return value
+    if hint is float:
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool),
+               f"{key} must be a number. Received: {key}={value!r}")
+        return float(value)
+    if hint is str:
+        _check(isinstance(value, str), f"{key} must be a string. Received: {key}={value!r}")
+        return value
+    raise TypeError(f"Unsupported config field type {hint!r} for {key}")
+
+
+def _build_section(section_type: type, values: Mapping[str, Any], section: str):
+    field_types = typing.get_type_hints(section_type)
+    known = {f.name for f in dataclasses.fields(section_type)}
+    unknown = sorted(set(values) - known)
+    _check(not unknown, f"Unknown config key '{section}.{unknown[0] if unknown else ''}'. "
+                        f"Known keys in '{section}': {', '.join(sorted(known))}")
+    kwargs = {name: _coerce(value, field_types[name], f"{section}.{name}") for name, value in values.items()}
+    return section_type(**kwargs)
+
+
+def read_job_file(path: str) -> dict[str, Any]:
+    """Reads a YAML job file into a plain mapping of sections, with clear errors."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if document is None:
+        return {}
+    _check(isinstance(document, dict), f"Config file {path} must hold a mapping of sections.")
+    return document
+
+
+def load_job_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> JobConfig:
+    """Builds the JobConfig from an optional YAML file, then `overrides` ("section.key" → value)."""
+    document = read_job_file(path) if path else {}
+    sections = {f.name: f.type for f in dataclasses.fields(JobConfig)}
+    unknown = sorted(set(document) - set(sections))
+    _check(not unknown, f"Unknown config section '{unknown[0] if unknown else ''}'. "
+                        f"Known sections: {', '.join(sections)}")
+    merged: dict[str, dict[str, Any]] = {}
+    for name in sections:
+        values = document.get(name) or {}
+        _check(isinstance(values, dict), f"Config section '{name}' must be a mapping. Received: {values!r}")
+        merged[name] = dict(values)
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        merged[section][key] = value
+    hints = typing.get_type_hints(JobConfig)
+    return JobConfig(**{name: _build_section(hints[name], merged[name], name) for name in sections})
