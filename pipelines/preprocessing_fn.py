@@ -56,7 +56,7 @@ def pad_or_truncate(ids: tf.RaggedTensor, max_seq_length: int) -> tf.Tensor:
     return ids[:, :max_seq_length].to_tensor(default_value=features.PAD_ID, shape=[None, max_seq_length])
 
 
-def label_outputs(labels: tf.Tensor | tf.RaggedTensor, multi_label: bool) -> dict[str, tf.Tensor]:
+def label_outputs(labels: tf.Tensor | tf.SparseTensor, multi_label: bool) -> dict[str, tf.Tensor]:
     """Label ids from the training split's label vocabulary; multi-hot vectors for multi-label."""
     ids = tft.compute_and_apply_vocabulary(labels, vocab_filename=features.LABEL_VOCABULARY, default_value=-1)
     if not multi_label:
@@ -64,6 +64,7 @@ def label_outputs(labels: tf.Tensor | tf.RaggedTensor, multi_label: bool) -> dic
     num_labels = tft.experimental.get_vocabulary_size_by_name(features.LABEL_VOCABULARY)
     multi_hot = tf.math.bincount(ids, minlength=num_labels, maxlength=num_labels, binary_output=True,
                                  dtype=tf.float32, axis=-1)
+    multi_hot = tf.ensure_shape(multi_hot, [None, None])
     # The width is known only after analysis, so it is stored as a variable-length feature.
     return {features.LABEL_MULTI_HOT: tf.RaggedTensor.from_tensor(multi_hot)}
 

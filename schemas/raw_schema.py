@@ -20,14 +20,14 @@ def _dense_scalar(column: str) -> schema_pb2.TensorRepresentation:
         dense_tensor=schema_pb2.TensorRepresentation.DenseTensor(column_name=column, shape=schema_pb2.FixedShape()))
 
 
-def _ragged(column: str) -> schema_pb2.TensorRepresentation:
-    return schema_pb2.TensorRepresentation(ragged_tensor=schema_pb2.TensorRepresentation.RaggedTensor(
-        feature_path=schema_pb2.Path(step=[column])))
+def _variable_length(column: str) -> schema_pb2.TensorRepresentation:
+    return schema_pb2.TensorRepresentation(
+        varlen_sparse_tensor=schema_pb2.TensorRepresentation.VarLenSparseTensor(column_name=column))
 
 
 def raw_tensor_representations(multi_label: bool) -> dict[str, schema_pb2.TensorRepresentation]:
-    """How each raw column becomes a tensor in `preprocessing_fn`: text [B]; label [B] or ragged [B, None]."""
+    """How each raw column becomes a tensor in `preprocessing_fn`: text [B]; label [B] or sparse [B, None]."""
     return {
         features.TEXT: _dense_scalar(features.TEXT),
-        features.LABEL: _ragged(features.LABEL) if multi_label else _dense_scalar(features.LABEL),
+        features.LABEL: _variable_length(features.LABEL) if multi_label else _dense_scalar(features.LABEL),
     }

@@ -1,0 +1,1 @@
+"""Keras text encoders, the trainer and the raw-text model export (TensorFlow only, never Beam)."""
