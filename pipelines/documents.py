@@ -71,8 +71,9 @@ def to_document(record: RawRecord, config: CorpusConfig, require_label: bool = T
                           allow_numbers=False)
         if not text.strip():
             raise _Invalid(rejections.EMPTY_TEXT, f"field '{config.text_field}' is empty")
-        if require_label or fields.get(config.label_field) is not None:
-            labels = _labels(fields.get(config.label_field), config)
+        label_value = fields.get(config.label_field)
+        if require_label or not _is_blank(label_value):
+            labels = _labels(label_value, config)
         else:
             labels = ()
         if config.id_field:
@@ -85,6 +86,10 @@ def to_document(record: RawRecord, config: CorpusConfig, require_label: bool = T
     except _Invalid as e:
         return Rejection(e.reason, record.source, e.detail, excerpt(_printable(fields)))
     return Document(id=doc_id, text=text, labels=labels, source=record.source)
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, bytes)) and not value.strip())
 
 
 def _printable(fields: dict[str, Any]) -> str:

@@ -87,6 +87,7 @@ def _text_lines(stream: BinaryIO) -> io.TextIOWrapper:
 
 def read_delimited(stream: BinaryIO, path: str, delimiter: str) -> Iterator[ReadResult]:
     """CSV/TSV with a header row. Source: `path:line` of the record's first line."""
+    csv.field_size_limit(2**31 - 1)  # documents can be long; the default cap is 128 KiB per field
     lines = _text_lines(stream)
     first = lines.readline()
     if first.startswith("\ufeff"):
@@ -195,10 +196,11 @@ def read_tfrecord(stream: BinaryIO, path: str) -> Iterator[ReadResult]:
     from tensorflow.core.example import example_pb2
     from google.protobuf.message import DecodeError
 
-    index = 0
+    index = 0  # the record being read, also when the framing is what fails
     try:
-        for index, data in enumerate(iter_tfrecords(stream)):
+        for data in iter_tfrecords(stream):
             source = f"{path}#{index}"
+            index += 1
             try:
                 example = example_pb2.Example.FromString(data)
             except DecodeError as e:

@@ -21,9 +21,10 @@ _LOCAL_RUNNER_NAMES = (None, "DirectRunner", "direct", "FnApiRunner")
 
 def make_pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Parses Beam's own flags; an unknown flag is an error rather than Beam's silent discard."""
-    stray = [a for a in beam_args if not a.startswith("-")]
-    if stray:
-        raise UserError(f"Unexpected argument {stray[0]!r}.")
+    for previous, arg in zip([None, *beam_args], beam_args):
+        takes_value = previous is not None and previous.startswith("--") and "=" not in previous
+        if not arg.startswith("-") and not takes_value:
+            raise UserError(f"Unexpected argument {arg!r}.")
     options = PipelineOptions(beam_args)
     known = set(options.get_all_options(retain_unknown_options=False))
     unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - known)

@@ -172,7 +172,8 @@ def load_job_config(path: str | None = None, overrides: Mapping[str, Any] | None
         _check(isinstance(values, dict), f"Config section '{name}' must be a mapping. Received: {values!r}")
         merged[name] = dict(values)
     for dotted, value in (overrides or {}).items():
-        section, key = dotted.split(".", 1)
+        section, _, key = dotted.partition(".")
+        _check(section in merged and bool(key), f"Unknown config key '{dotted}'. Known sections: {', '.join(sections)}")
         merged[section][key] = value
     hints = typing.get_type_hints(JobConfig)
     return JobConfig(**{name: _build_section(hints[name], merged[name], name) for name in sections})
