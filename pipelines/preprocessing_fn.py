@@ -18,7 +18,7 @@ from schemas.config import PreprocessConfig
 def normalize_text(text: tf.Tensor, lowercase: bool) -> tf.Tensor:
     """Unicode NFKC (+ case folding), markup line breaks removed, punctuation set apart."""
     text = tf_text.case_fold_utf8(text) if lowercase else tf_text.normalize_utf8(text, "NFKC")
-    text = tf.strings.regex_replace(text, r"<br\s*/?>", " ")
+    text = tf.strings.regex_replace(text, r"(?i)<br\s*/?>", " ")
     return tf.strings.regex_replace(text, r"([\pP\pS])", r" \1 ")
 
 

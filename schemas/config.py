@@ -64,7 +64,7 @@ class PreprocessConfig:
 
     output_dir: str = ""
     tokenizer: str = "word"  # word | wordpiece
-    vocab_size: int = 20000  # word: most frequent tokens kept; wordpiece: target subword count
+    vocab_size: int = 20000  # word: the id space (padding + words + OOV buckets); wordpiece: target size
     min_frequency: int = 2  # word tokens seen fewer times in training map to OOV buckets
     num_oov_buckets: int = 1  # word tokenizer only
     max_seq_length: int = 128
@@ -81,6 +81,9 @@ class PreprocessConfig:
                f"preprocess.min_frequency must be at least 1. Received: min_frequency={self.min_frequency}")
         _check(self.num_oov_buckets >= 1,
                f"preprocess.num_oov_buckets must be at least 1. Received: num_oov_buckets={self.num_oov_buckets}")
+        _check(self.vocab_size - self.num_oov_buckets - 1 >= 1,
+               f"preprocess.vocab_size must leave room for words beside padding and the OOV buckets. "
+               f"Received: vocab_size={self.vocab_size}, num_oov_buckets={self.num_oov_buckets}")
         _check(self.max_seq_length >= 1,
                f"preprocess.max_seq_length must be at least 1. Received: max_seq_length={self.max_seq_length}")
         _check(0.0 <= self.eval_fraction < 1.0,

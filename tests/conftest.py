@@ -1,0 +1,87 @@
+"""Shared fixtures: a small labelled corpus, written in any of the supported input formats."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_TOPICS = {
+    "sports": "match goal team coach season league score players stadium win",
+    "science": "experiment theory lab physics cells data research energy planet study",
+    "business": "market shares profit company deal bank prices trade growth revenue",
+}
+_FILLER = "the a of and today report new big small local week said after".split()
+
+
+def make_documents(count: int = 120, seed: int = 7) -> list[dict]:
+    """Deterministic short documents over three topics, with a few exact duplicate texts."""
+    rng = random.Random(seed)
+    documents = []
+    for i in range(count):
+        label = list(_TOPICS)[i % len(_TOPICS)]
+        words = rng.choices(_TOPICS[label].split(), k=6) + rng.choices(_FILLER, k=6)
+        rng.shuffle(words)
+        text = " ".join(words).capitalize() + "."
+        documents.append({"id": f"doc-{i:04d}", "text": text, "label": label})
+    for i in range(0, min(count, 12), 3):  # exact duplicates under other ids
+        documents.append({"id": f"dup-{i:04d}", "text": documents[i]["text"], "label": documents[i]["label"]})
+    return documents
+
+
+def write_corpus(documents: list[dict], directory: Path, input_format: str) -> str:
+    """Writes `documents` in `input_format`; returns the --input value for it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if input_format == "jsonl":
+        path = directory / "corpus.jsonl"
+        path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
+    elif input_format in ("csv", "tsv"):
+        path = directory / f"corpus.{input_format}"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["id", "text", "label"],
+                                    delimiter="," if input_format == "csv" else "\t")
+            writer.writeheader()
+            writer.writerows(documents)
+    elif input_format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = directory / "corpus.parquet"
+        pq.write_table(pa.Table.from_pylist(documents), path)
+    elif input_format == "tfrecord":
+        import tensorflow as tf
+
+        path = directory / "corpus.tfrecord"
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for d in documents:
+                feature = {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
+                           for k, v in d.items()}
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    elif input_format == "textdirs":
+        path = directory / "corpus"
+        for d in documents:
+            (path / d["label"]).mkdir(parents=True, exist_ok=True)
+            (path / d["label"] / f"{d['id']}.txt").write_text(d["text"], encoding="utf-8")
+    else:
+        raise ValueError(input_format)
+    return str(path)
+
+
+@pytest.fixture
+def documents() -> list[dict]:
+    return make_documents()
+
+
+def run_cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Runs `python -m module args...` from the repository root, as a user would."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
