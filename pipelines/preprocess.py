@@ -35,6 +35,7 @@ from pipelines.transforms import (CountRejections, RejectUnknownLabels, SplitTra
                                   ValidateDocuments)
 from schemas import config as config_lib
 from schemas import features
+from schemas.errors import UserError
 from schemas.raw_schema import RAW_ARROW_SCHEMA, raw_tensor_representations
 
 _PARTIAL_STATS = "stats.partial.json"
@@ -190,6 +191,11 @@ def run(argv: Sequence[str] | None = None) -> dict:
         output.commit()
     logging.info("read=%d accepted=%d (train=%d eval=%d) rejected=%d; outputs in %s", stats["read"],
                  stats["accepted"], stats["train"], stats["eval"], stats["rejected"], job.preprocess.output_dir)
+    if stats["train"] == 0:
+        # The outputs are still written (they say why), but nothing can be trained on them.
+        reasons = ", ".join(f"{reason} {count}" for reason, count in stats["rejected_by_reason"].items())
+        raise UserError(f"No training documents: {stats['read']} read, {stats['rejected']} rejected ({reasons}). "
+                        f"See {FileSystems.join(job.preprocess.output_dir, features.REJECTED_DIR)}/.")
     return stats
 
 

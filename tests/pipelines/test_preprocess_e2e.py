@@ -13,6 +13,7 @@ import tensorflow_transform as tft
 
 from pipelines import preprocess
 from schemas import features, rejections
+from schemas.errors import UserError
 from tests.conftest import make_documents, run_cli, write_corpus
 
 pytestmark = pytest.mark.slow
@@ -192,6 +193,17 @@ def test_finished_output_is_kept_unless_overwrite(tmp_path):
 
     run_preprocess(corpus, tmp_path / "out", "--overwrite")
     assert not marker.exists() and (tmp_path / "out" / features.SUCCESS_MARKER).exists()
+
+
+def test_corpus_without_a_usable_document_is_an_error_that_points_to_the_rejections(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"text": "", "label": "a"}\n{"broken\n')
+
+    with pytest.raises(UserError, match="No training documents: 2 read, 2 rejected .*rejected/"):
+        run_preprocess(str(corpus), tmp_path / "out")
+    stats = json.loads((tmp_path / "out" / features.STATS_FILE).read_text())
+    assert stats["rejected_by_reason"] == {rejections.EMPTY_TEXT: 1, rejections.UNPARSABLE_RECORD: 1}
+    assert len(read_rejected(tmp_path / "out")) == 2
 
 
 @pytest.mark.parametrize("args, message", [
