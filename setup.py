@@ -17,6 +17,7 @@ REQUIRED_PACKAGES = [
     "numpy==2.4.6",
     "PyYAML==6.0.4",
     "google-crc32c==1.9.0",
+    "matplotlib==3.11.2",
 ]
 
 setuptools.setup(

@@ -1,50 +1,17 @@
-"""Command-line plumbing shared by the Beam stages: flags → config overrides, one-line errors."""
+"""Argument parsing of the Beam stages: job flags resolved into the JobConfig, the rest to Beam."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import make_pipeline_options
-from schemas.config import JobConfig, load_job_config
-from schemas.errors import UserError
+from schemas.cli import ArgumentParser, add_override, resolve_job, run_main  # noqa: F401  (re-exported)
+from schemas.config import JobConfig
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as a UserError (one line, no usage dump)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(allow_abbrev=False, **kwargs)  # never swallow a Beam flag by its prefix
-
-    def error(self, message):
-        raise UserError(f"{message} (see --help)")
-
-
-def add_override(parser: argparse.ArgumentParser, flag: str, config_key: str, **kwargs) -> None:
-    """A flag whose value, when given, overrides `config_key` ("section.field") of the job file."""
-    parser.add_argument(flag, dest=config_key, default=argparse.SUPPRESS, **kwargs)
-
-
-def parse_job_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None
-                   ) -> tuple[JobConfig, PipelineOptions]:
+def parse_job_args(parser: ArgumentParser, argv: Sequence[str] | None) -> tuple[JobConfig, PipelineOptions]:
     """Splits job flags from Beam flags and resolves the JobConfig (file, then flags)."""
-    parser.add_argument("--config", default=None, metavar="JOB_YAML",
-                        help="YAML job file; flags given here override its values.")
     known, beam_args = parser.parse_known_args(argv)
-    overrides = {key: value for key, value in vars(known).items() if "." in key}
-    job = load_job_config(known.config, overrides)
-    return job, make_pipeline_options(beam_args)
-
-
-def run_main(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> None:
-    """Runs an entry point; a UserError ends it with one line on stderr and exit status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        main(argv)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    return resolve_job(known), make_pipeline_options(beam_args)

@@ -89,6 +89,104 @@ class PreprocessConfig:
         _check(0.0 <= self.eval_fraction < 1.0,
                f"preprocess.eval_fraction must be in [0, 1). Received: eval_fraction={self.eval_fraction}")
 
+ENCODERS = ("bilstm", "albert")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "tpu")
+MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class BiLstmConfig:
+    """The linear bidirectional encoder: embedding → Dense projection → stacked BiLSTM → pooling."""
+
+    embedding_dim: int = 128
+    projection_dim: int = 128
+    lstm_units: int = 128
+    num_lstm_layers: int = 2
+
+    def __post_init__(self):
+        for name in ("embedding_dim", "projection_dim", "lstm_units", "num_lstm_layers"):
+            _check(getattr(self, name) >= 1, f"bilstm.{name} must be at least 1. Received: {name}={getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlbertConfig:
+    """ALBERT (Lan et al., 2019): factorized embedding E → H, num_layers sharing num_groups blocks."""
+
+    embedding_dim: int = 128
+    hidden_dim: int = 256
+    num_layers: int = 6
+    num_groups: int = 1
+    num_heads: int = 4
+    intermediate_dim: int = 1024
+
+    def __post_init__(self):
+        for name in ("embedding_dim", "hidden_dim", "num_layers", "num_groups", "num_heads", "intermediate_dim"):
+            _check(getattr(self, name) >= 1, f"albert.{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        _check(self.num_layers % self.num_groups == 0,
+               f"albert.num_layers must be divisible by albert.num_groups. "
+               f"Received: num_layers={self.num_layers}, num_groups={self.num_groups}")
+        _check(self.hidden_dim % self.num_heads == 0,
+               f"albert.hidden_dim must be divisible by albert.num_heads. "
+               f"Received: hidden_dim={self.hidden_dim}, num_heads={self.num_heads}")
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """The MLP classification head on top of either encoder."""
+
+    hidden_units: tuple[int, ...] = (128,)
+    dropout: float = 0.1
+    batch_norm: bool = False
+
+    def __post_init__(self):
+        _check(all(u >= 1 for u in self.hidden_units),
+               f"head.hidden_units must be positive. Received: hidden_units={self.hidden_units}")
+        _check(0.0 <= self.dropout < 1.0, f"head.dropout must be in [0, 1). Received: dropout={self.dropout}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How the encoder is fitted, evaluated and exported."""
+
+    data_dir: str = ""  # a preprocessing output directory
+    model_dir: str = ""
+    encoder: str = "bilstm"  # bilstm | albert
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3  # peak, reached after warm-up
+    warmup_fraction: float = 0.1  # share of all steps spent warming up, then cosine decay
+    weight_decay: float = 0.01  # AdamW, not applied to biases, norms and embeddings
+    clip_norm: float = 1.0  # global gradient norm; 0 = no clipping
+    dropout: float = 0.1  # inside the encoder
+    early_stopping_patience: int = 3  # epochs without eval improvement; 0 = never stop early
+    strategy: str = "auto"  # auto: TPU (with tpu) → several GPUs mirrored → one GPU → default
+    tpu: str | None = None  # TPU name or address for TPUStrategy
+    mixed_precision: str = "auto"  # auto: on where the hardware gains from it
+    class_weights: bool = False  # weight classes by inverse training frequency (single-label)
+    threshold: float = 0.5  # multi-label decision threshold
+    word_vectors: str | None = None  # GloVe/word2vec text file to initialise word embeddings
+    shuffle_buffer: int = 10000
+    seed: int = 42
+    overwrite: bool = False
+
+    def __post_init__(self):
+        _check(self.encoder in ENCODERS,
+               f"train.encoder must be one of {', '.join(ENCODERS)}. Received: encoder={self.encoder!r}")
+        _check(self.strategy in STRATEGIES,
+               f"train.strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={self.strategy!r}")
+        _check(self.mixed_precision in MIXED_PRECISION,
+               f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}. "
+               f"Received: mixed_precision={self.mixed_precision!r}")
+        _check(self.epochs >= 1, f"train.epochs must be at least 1. Received: epochs={self.epochs}")
+        _check(self.batch_size >= 1, f"train.batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        _check(self.learning_rate > 0, f"train.learning_rate must be positive. Received: learning_rate={self.learning_rate}")
+        _check(0.0 <= self.warmup_fraction < 1.0,
+               f"train.warmup_fraction must be in [0, 1). Received: warmup_fraction={self.warmup_fraction}")
+        _check(0.0 <= self.dropout < 1.0, f"train.dropout must be in [0, 1). Received: dropout={self.dropout}")
+        _check(self.weight_decay >= 0 and self.clip_norm >= 0 and self.early_stopping_patience >= 0,
+               "train.weight_decay, train.clip_norm and train.early_stopping_patience must not be negative.")
+        _check(0.0 < self.threshold < 1.0, f"train.threshold must be in (0, 1). Received: threshold={self.threshold}")
+
 
 @dataclasses.dataclass(frozen=True)
 class JobConfig:
@@ -96,6 +194,10 @@ class JobConfig:
 
     corpus: CorpusConfig = CorpusConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
+    train: TrainConfig = TrainConfig()
+    bilstm: BiLstmConfig = BiLstmConfig()
+    albert: AlbertConfig = AlbertConfig()
+    head: HeadConfig = HeadConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
