@@ -18,6 +18,7 @@ REQUIRED_PACKAGES = [
     "PyYAML==6.0.4",
     "google-crc32c==1.9.0",
     "matplotlib==3.11.2",
+    "tensorboard==2.21.0",
 ]
 
 setuptools.setup(

@@ -1,0 +1,133 @@
+"""The "linear bidirectional encoder": embedding → linear projection → stacked BiLSTM → context vector."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from schemas import features
+
+# Fill value for padded steps before a max over time: the most negative float16 number, which is
+# finite in every float dtype a precision policy may pick (float32, bfloat16, float16).
+_MASKED_MAX_FILL = float(np.finfo(np.float16).min)
+
+
+def masked_mean(x, mask):
+    """Mean of `x` (B, T, D) over the steps where `mask` (B, T) is True; zeros for empty rows."""
+    weights = ops.expand_dims(ops.cast(mask, x.dtype), axis=-1)  # (B, T, 1)
+    total = ops.sum(x * weights, axis=1)  # (B, D)
+    count = ops.maximum(ops.sum(weights, axis=1), 1.0)  # (B, 1); an all-padding row divides by 1
+    return total / count
+
+
+def masked_max(x, mask):
+    """Max of `x` (B, T, D) over the steps where `mask` (B, T) is True; zeros for empty rows."""
+    filled = ops.where(ops.expand_dims(mask, axis=-1), x, ops.cast(_MASKED_MAX_FILL, x.dtype))
+    maximum = ops.max(filled, axis=1)  # (B, D)
+    has_tokens = ops.any(mask, axis=1, keepdims=True)  # (B, 1)
+    return ops.where(has_tokens, maximum, ops.zeros_like(maximum))
+
+
+@keras.saving.register_keras_serializable(package="albert_pipelines")
+class BiLstmEncoder(keras.layers.Layer):
+    """Token ids → a fixed-size context vector, through a stack of bidirectional LSTMs.
+
+    Token embedding (vocab_size → embedding_dim), a linear projection (no activation) to
+    `projection_dim`, then `num_lstm_layers` bidirectional LSTM layers of `lstm_units` per
+    direction, with dropout between them. Padding (`features.PAD_ID`) is masked throughout: the
+    LSTMs skip padded steps and the pooling ignores them, so trailing padding never changes the
+    output. The context vector concatenates the masked mean and the masked max over time of the
+    last layer's states (each `2 * lstm_units` wide), so `output_dim == 4 * lstm_units`.
+
+    Pretrained word vectors go into `token_embedding.embeddings` once the layer is built.
+
+    Args:
+        vocab_size: int. Number of token ids, padding included.
+        embedding_dim: int. Width of the token embedding.
+        projection_dim: int. Width of the linear projection fed to the first LSTM layer.
+        lstm_units: int. Units of each LSTM, per direction.
+        num_lstm_layers: int. Number of stacked bidirectional LSTM layers (at least 1).
+        dropout: float. Dropout rate between the LSTM layers.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        token_ids: int tensor (B, T), any T, `features.PAD_ID` after the last token.
+        training: bool. Whether dropout is active.
+
+    Returns:
+        float tensor (B, 4 * lstm_units).
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 128, projection_dim: int = 128,
+                 lstm_units: int = 128, num_lstm_layers: int = 2, dropout: float = 0.1, **kwargs):
+        if num_lstm_layers < 1:
+            raise ValueError(f"`num_lstm_layers` must be at least 1. Received: num_lstm_layers={num_lstm_layers}")
+        super().__init__(**kwargs)
+
+        # === Layers ===
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, dtype=self.dtype_policy, name="token_embedding")
+        self.projection = keras.layers.Dense(projection_dim, dtype=self.dtype_policy, name="projection")
+        self.lstm_layers = [
+            keras.layers.Bidirectional(
+                keras.layers.LSTM(lstm_units, return_sequences=True, dtype=self.dtype_policy),
+                dtype=self.dtype_policy, name=f"bilstm_{i}")
+            for i in range(num_lstm_layers)
+        ]
+        self.dropout_layers = [
+            keras.layers.Dropout(dropout, dtype=self.dtype_policy, name=f"dropout_{i}")
+            for i in range(num_lstm_layers - 1)
+        ]
+
+        # === Config ===
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.projection_dim = projection_dim
+        self.lstm_units = lstm_units
+        self.num_lstm_layers = num_lstm_layers
+        self.dropout = dropout
+
+    @property
+    def output_dim(self) -> int:
+        return 4 * self.lstm_units  # [mean ; max] of [forward ; backward]
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)  # (B, T)
+        self.token_embedding.build(input_shape)
+        self.projection.build((*input_shape, self.embedding_dim))
+        sequence_shape = (*input_shape, self.projection_dim)
+        for lstm in self.lstm_layers:
+            lstm.build(sequence_shape)
+            sequence_shape = (*input_shape, 2 * self.lstm_units)
+        self.built = True
+
+    def call(self, token_ids, training=None):
+        mask = ops.not_equal(token_ids, features.PAD_ID)  # (B, T)
+        x = self.token_embedding(token_ids)  # (B, T, E)
+        x = self.projection(x)  # (B, T, P)
+        # The mask is passed explicitly rather than left to Keras' implicit propagation
+        # (Embedding(mask_zero=True) → `_keras_mask`), which is silently lost by any op that is
+        # not a mask-aware layer. Masked steps keep the previous LSTM state, so the backward
+        # direction starts from its initial state at the last real token, as without padding.
+        # Padding is on the right, which also keeps the cuDNN kernel usable on GPUs.
+        for i, lstm in enumerate(self.lstm_layers):
+            if i > 0:
+                x = self.dropout_layers[i - 1](x, training=training)
+            x = lstm(x, mask=mask, training=training)  # (B, T, 2U)
+        return ops.concatenate([masked_mean(x, mask), masked_max(x, mask)], axis=-1)  # (B, 4U)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "projection_dim": self.projection_dim,
+            "lstm_units": self.lstm_units,
+            "num_lstm_layers": self.num_lstm_layers,
+            "dropout": self.dropout,
+        })
+        return config

@@ -1,0 +1,47 @@
+"""tf.data input pipelines over the transformed TFRecords: (token_ids, labels) batches."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from model.data import PreprocessedData
+from schemas import features
+
+
+def _parse_batch(serialized: tf.Tensor, data: PreprocessedData):
+    spec = {
+        features.TOKEN_IDS: tf.io.FixedLenFeature([data.max_seq_length], tf.int64),
+    }
+    if data.multi_label:
+        spec[features.LABEL_MULTI_HOT] = tf.io.RaggedFeature(
+            tf.float32, value_key=f"{features.LABEL_MULTI_HOT}$ragged_values")
+    else:
+        spec[features.LABEL_ID] = tf.io.FixedLenFeature([], tf.int64)
+    parsed = tf.io.parse_example(serialized, spec)
+    if data.multi_label:
+        labels = parsed[features.LABEL_MULTI_HOT].to_tensor(shape=[None, data.num_labels])
+    else:
+        labels = parsed[features.LABEL_ID]
+    return parsed[features.TOKEN_IDS], labels
+
+
+def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, training: bool,
+                 shuffle_buffer: int = 10000, seed: int = 42) -> tf.data.Dataset:
+    """Batches of (token_ids [B, max_seq_length], labels [B] or [B, num_labels]).
+
+    Training input reads shards in parallel, shuffles and repeats; evaluation input is read once in
+    file order, so predictions line up with labels.
+    """
+    files = data.files(split)
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    return (dataset
+            .batch(batch_size, drop_remainder=False)
+            .map(lambda serialized: _parse_batch(serialized, data), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
