@@ -1,71 +1,79 @@
 #!/usr/bin/env bash
-# Runs the classification job end to end. With no arguments: on the sample corpus that ships in
-# sample/, into runs/sample/ (replaced on each run). Sets up ./.venv on first use.
+# Runs the classification job end to end: preprocess -> train. With no arguments: on the sample
+# corpus that ships in sample/, with sample/job.yaml, into runs/sample/ (replaced on each run).
+# Sets up ./.venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
   cat <<'USAGE'
-Usage: ./run_pipeline.sh [--input PATTERN]... [--work-dir DIR] [--config JOB_YAML] [STAGE OR BEAM OPTIONS]
+Usage: ./run_pipeline.sh [--input PATTERN]... [--config JOB_YAML] [--work-dir DIR]
+                         [--encoder bilstm|albert] [--epochs N] [BEAM OR PREPROCESS OPTIONS]
 
-Runs the job's stages in order: preprocess (raw corpus -> tf.Transform -> TFRecords).
+Runs the job's stages in order:
+  1. preprocess  raw corpus -> tf.Transform -> TFRecords          (DIR/preprocessed)
+  2. train       encoder fit, evaluation, raw-text model export   (DIR/model)
 
   --input PATTERN    corpus files (CSV, TSV, JSON Lines, Parquet, TFRecord, text dirs), local or
-                     gs://; repeatable. Default: sample/corpus.jsonl
-  --work-dir DIR     where each stage writes (DIR/preprocessed). Default: runs/sample, replaced
-                     on every run; any other DIR is never overwritten unless --overwrite is given.
-  --config JOB_YAML  job file with the settings of every stage (flags override it).
+                     gs://; repeatable. Default: the job file's corpus.inputs.
+  --config JOB_YAML  the job file with every stage's settings. Default without --input:
+                     sample/job.yaml (the sample corpus, sized for a few minutes on 2 cores).
+  --work-dir DIR     where the stages write. Default: runs/sample, replaced on every run; any
+                     other DIR is never overwritten unless --overwrite is given.
+  --encoder NAME     bilstm (the linear bidirectional encoder) or albert (ALBERT, Lan et al. 2019).
+  --epochs N         training epochs (the trainer stops early when eval accuracy stops improving).
+  --overwrite        replace finished outputs in DIR.
   -h, --help         this text.
 
-Every other option goes to each stage: preprocessing flags (--text-field, --tokenizer,
+Every other option goes to the Beam stages: preprocessing flags (--text-field, --tokenizer,
 --max-seq-length, ...; see `python -m pipelines.preprocess --help`) and Beam runner options
-(--runner DataflowRunner --project P --region R --temp_location gs://..., --direct_num_workers 2, ...).
+(--runner DataflowRunner --project P --region R --temp_location gs://... --setup_file ./setup.py,
+--direct_num_workers 2, ...). Training settings beyond these flags live in the job file.
 USAGE
 }
 
 inputs=()
+config=""
 work_dir=""
-passthrough=()
+train_flags=()
+beam_flags=()
+overwrite=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --input) inputs+=(--input "$2"); shift 2 ;;
     --input=*) inputs+=(--input "${1#--input=}"); shift ;;
+    --config) config="$2"; shift 2 ;;
+    --config=*) config="${1#--config=}"; shift ;;
     --work-dir) work_dir="$2"; shift 2 ;;
     --work-dir=*) work_dir="${1#--work-dir=}"; shift ;;
-    *) passthrough+=("$1"); shift ;;
+    --encoder|--epochs) train_flags+=("$1" "$2"); shift 2 ;;
+    --encoder=*|--epochs=*) train_flags+=("$1"); shift ;;
+    --overwrite) overwrite=(--overwrite); shift ;;
+    *) beam_flags+=("$1"); shift ;;
   esac
 done
-
-if [ ${#inputs[@]} -eq 0 ] && [ -z "$work_dir" ]; then
-  inputs=(--input sample/corpus.jsonl)
+if [ -z "$config" ] && [ ${#inputs[@]} -eq 0 ]; then
+  config="sample/job.yaml"
 fi
 if [ -z "$work_dir" ]; then
   work_dir="runs/sample"
-  passthrough+=(--overwrite)
+  overwrite=(--overwrite)
 fi
+config_flags=()
+[ -n "$config" ] && config_flags=(--config "$config")
 
 source scripts/ensure_venv.sh
+quiet_logs() { grep -v -E '^(WARNING|INFO|I0000|W0000|E0000)|^[0-9-]+ [0-9:,]+ (INFO|WARNING)' >&2 || true; }
 
-preprocessed="$work_dir/preprocessed"
 started=$(date +%s)
-echo "==> preprocess -> $preprocessed"
-"$PYTHON" -m pipelines.preprocess ${inputs[@]+"${inputs[@]}"} --output-dir "$preprocessed" \
-  ${passthrough[@]+"${passthrough[@]}"} 2> >(grep -v -E '^(WARNING|INFO|I0000|W0000|E0000)|^[0-9-]+ [0-9:,]+ INFO' >&2)
+echo "==> preprocess -> $work_dir/preprocessed"
+"$PYTHON" -m pipelines.preprocess ${config_flags[@]+"${config_flags[@]}"} ${inputs[@]+"${inputs[@]}"} \
+  --output-dir "$work_dir/preprocessed" ${overwrite[@]+"${overwrite[@]}"} ${beam_flags[@]+"${beam_flags[@]}"} \
+  2> >(quiet_logs)
 
-"$PYTHON" - "$preprocessed" "$(( $(date +%s) - started ))" <<'PY'
-import json, sys
-from apache_beam.io.filesystems import FileSystems
-directory, seconds = sys.argv[1], sys.argv[2]
-with FileSystems.open(FileSystems.join(directory, "stats.json")) as f:
-    stats = json.load(f)
-print(f"\nDone in {seconds}s.")
-print(f"  documents read {stats['read']}: accepted {stats['accepted']} "
-      f"(train {stats['train']}, eval {stats['eval']}), rejected {stats['rejected']}"
-      + (f" {stats['rejected_by_reason']}" if stats['rejected'] else ""))
-print(f"  labels {stats['num_labels']}: " + ", ".join(f"{k} {v}" for k, v in stats['labels'].items()))
-print(f"  {stats['tokenizer']} vocabulary of {stats['vocab_size']} ids; "
-      f"tokens per document: mean {stats['token_length']['mean']}, p95 {stats['token_length']['p95']}, "
-      f"max_seq_length {stats['max_seq_length']}")
-print(f"  outputs: {directory}/ (train/, eval/, rejected/, transform_fn/, stats.json)")
-PY
+echo "==> train -> $work_dir/model"
+"$PYTHON" -m model.trainer ${config_flags[@]+"${config_flags[@]}"} --data-dir "$work_dir/preprocessed" --model-dir "$work_dir/model" \
+  ${overwrite[@]+"${overwrite[@]}"} ${train_flags[@]+"${train_flags[@]}"} 2> >(quiet_logs) | { grep -E '^Epoch|/step' || true; }
+
+"$PYTHON" scripts/summarize_run.py "$work_dir" "$(( $(date +%s) - started ))"

@@ -1,0 +1,31 @@
+"""Prints the short summary at the end of ./run_pipeline.sh from the stages' own reports."""
+
+import json
+import sys
+
+from apache_beam.io.filesystems import FileSystems
+
+
+def read_json(path: str) -> dict:
+    with FileSystems.open(path) as f:
+        return json.load(f)
+
+
+def main(work_dir: str, seconds: str) -> None:
+    stats = read_json(FileSystems.join(work_dir, "preprocessed", "stats.json"))
+    metrics = read_json(FileSystems.join(work_dir, "model", "metrics.json"))
+    print(f"\nDone in {seconds}s.")
+    rejected = f" {stats['rejected_by_reason']}" if stats["rejected"] else ""
+    print(f"  preprocess: {stats['read']} documents read, {stats['accepted']} accepted "
+          f"(train {stats['train']}, eval {stats['eval']}), {stats['rejected']} rejected{rejected}; "
+          f"{stats['num_labels']} labels, {stats['tokenizer']} vocabulary of {stats['vocab_size']} ids")
+    baseline = metrics.get("majority_baseline_accuracy")
+    print(f"  train: {metrics['encoder']}, {metrics['epochs_trained']} epochs, "
+          f"eval accuracy {metrics['accuracy']:.3f}"
+          + (f" (majority baseline {baseline:.3f})" if baseline is not None else "")
+          + f", macro-F1 {metrics['macro_f1']:.3f}")
+    print(f"  model: {metrics['export']}  (metrics.json, plots/, logs/ beside it)")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,36 @@
+"""./run_pipeline.sh, the README's first command, on the sample corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_pipeline_preprocesses_and_trains_on_the_sample_and_prints_a_summary(tmp_path):
+    work_dir = tmp_path / "job"
+    result = subprocess.run(["./run_pipeline.sh", "--work-dir", str(work_dir), "--epochs", "2"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=900, check=False,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = json.loads((work_dir / "preprocessed" / "stats.json").read_text())
+    metrics = json.loads((work_dir / "model" / "metrics.json").read_text())
+    assert stats["read"] == 2000 and stats["rejected"] == 0
+    assert metrics["epochs_trained"] == 2
+    assert f"eval accuracy {metrics['accuracy']:.3f}" in result.stdout
+    assert "majority baseline" in result.stdout and "Epoch 2/2" in result.stdout
+    assert (work_dir / "model" / "export").is_dir()
+
+
+def test_run_pipeline_help_describes_the_stages_and_options():
+    result = subprocess.run(["./run_pipeline.sh", "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            check=True)
+    for word in ("preprocess", "train", "--input", "--config", "--work-dir", "--encoder", "DataflowRunner"):
+        assert word in result.stdout
