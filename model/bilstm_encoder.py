@@ -35,7 +35,8 @@ class BiLstmEncoder(keras.layers.Layer):
 
     Token embedding (vocab_size → embedding_dim), a linear projection (no activation) to
     `projection_dim`, then `num_lstm_layers` bidirectional LSTM layers of `lstm_units` per
-    direction, with dropout between them. Padding (`features.PAD_ID`) is masked throughout: the
+    direction, each fed through dropout (so the projected embeddings are regularised too).
+    Padding (`features.PAD_ID`) is masked throughout: the
     LSTMs skip padded steps and the pooling ignores them, so trailing padding never changes the
     output. The context vector concatenates the masked mean and the masked max over time of the
     last layer's states (each `2 * lstm_units` wide), so `output_dim == 4 * lstm_units`.
@@ -48,7 +49,7 @@ class BiLstmEncoder(keras.layers.Layer):
         projection_dim: int. Width of the linear projection fed to the first LSTM layer.
         lstm_units: int. Units of each LSTM, per direction.
         num_lstm_layers: int. Number of stacked bidirectional LSTM layers (at least 1).
-        dropout: float. Dropout rate between the LSTM layers.
+        dropout: float. Dropout rate on the input of every LSTM layer.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -77,7 +78,7 @@ class BiLstmEncoder(keras.layers.Layer):
         ]
         self.dropout_layers = [
             keras.layers.Dropout(dropout, dtype=self.dtype_policy, name=f"dropout_{i}")
-            for i in range(num_lstm_layers - 1)
+            for i in range(num_lstm_layers)
         ]
 
         # === Config ===
@@ -111,9 +112,8 @@ class BiLstmEncoder(keras.layers.Layer):
         # not a mask-aware layer. Masked steps keep the previous LSTM state, so the backward
         # direction starts from its initial state at the last real token, as without padding.
         # Padding is on the right, which also keeps the cuDNN kernel usable on GPUs.
-        for i, lstm in enumerate(self.lstm_layers):
-            if i > 0:
-                x = self.dropout_layers[i - 1](x, training=training)
+        for dropout, lstm in zip(self.dropout_layers, self.lstm_layers):
+            x = dropout(x, training=training)
             x = lstm(x, mask=mask, training=training)  # (B, T, 2U)
         return ops.concatenate([masked_mean(x, mask), masked_max(x, mask)], axis=-1)  # (B, 4U)
 

@@ -17,6 +17,7 @@ class Document:
     text: str
     labels: tuple[str, ...]  # one label, or several for multi-label corpora; empty when unlabelled
     source: str
+    kept_fields: tuple[tuple[str, str | None], ...] = ()  # input fields passed through to outputs
 
 
 def text_fingerprint(text: str) -> str:
@@ -61,8 +62,12 @@ def _labels(value: Any, config: CorpusConfig) -> tuple[str, ...]:
     return labels
 
 
-def to_document(record: RawRecord, config: CorpusConfig, require_label: bool = True) -> Document | Rejection:
-    """Checks one raw record against the raw schema: a usable text, label(s) and id."""
+def to_document(record: RawRecord, config: CorpusConfig, require_label: bool = True,
+                keep_fields: tuple[str, ...] = ()) -> Document | Rejection:
+    """Checks one raw record against the raw schema: a usable text, label(s) and id.
+
+    `keep_fields` are copied, as strings (None when absent), into `Document.kept_fields`.
+    """
     fields = record.fields
     try:
         if config.text_field not in fields:
@@ -85,7 +90,16 @@ def to_document(record: RawRecord, config: CorpusConfig, require_label: bool = T
             doc_id = text_fingerprint(text)
     except _Invalid as e:
         return Rejection(e.reason, record.source, e.detail, excerpt(_printable(fields)))
-    return Document(id=doc_id, text=text, labels=labels, source=record.source)
+    kept = tuple((name, _kept_value(fields.get(name))) for name in keep_fields)
+    return Document(id=doc_id, text=text, labels=labels, source=record.source, kept_fields=kept)
+
+
+def _kept_value(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
 
 
 def _is_blank(value: Any) -> bool:

@@ -20,12 +20,16 @@ REJECTED_TAG = "rejected"
 
 
 class _ValidateDoFn(beam.DoFn):
-    def __init__(self, config: CorpusConfig, require_label: bool):
+    def __init__(self, config: CorpusConfig, require_label: bool, keep_fields: tuple[str, ...]):
         self._config = config
         self._require_label = require_label
+        self._keep_fields = keep_fields
 
     def process(self, item: RawRecord | Rejection) -> Iterator:
-        result = to_document(item, self._config, self._require_label) if isinstance(item, RawRecord) else item
+        if isinstance(item, RawRecord):
+            result = to_document(item, self._config, self._require_label, self._keep_fields)
+        else:
+            result = item
         if isinstance(result, Rejection):
             yield pvalue.TaggedOutput(REJECTED_TAG, result)
         else:
@@ -35,13 +39,14 @@ class _ValidateDoFn(beam.DoFn):
 class ValidateDocuments(beam.PTransform):
     """RawRecords → Documents (main output) and Rejections (output `rejected`)."""
 
-    def __init__(self, config: CorpusConfig, require_label: bool = True):
+    def __init__(self, config: CorpusConfig, require_label: bool = True, keep_fields: tuple[str, ...] = ()):
         super().__init__()
         self._config = config
         self._require_label = require_label
+        self._keep_fields = keep_fields
 
     def expand(self, records):
-        return records | beam.ParDo(_ValidateDoFn(self._config, self._require_label)).with_outputs(
+        return records | beam.ParDo(_ValidateDoFn(self._config, self._require_label, self._keep_fields)).with_outputs(
             REJECTED_TAG, main="documents")
 
 

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from schemas import features
+from schemas import features, predictions
 from schemas.errors import UserError
 
 INPUT_FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "tfrecord", "textdirs")
@@ -188,6 +188,32 @@ class TrainConfig:
         _check(0.0 < self.threshold < 1.0, f"train.threshold must be in (0, 1). Received: threshold={self.threshold}")
 
 
+OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreConfig:
+    """Bulk scoring with an exported model."""
+
+    model: str = ""  # a model directory (its newest export is used) or one export directory
+    output_dir: str = ""
+    output_format: str = "jsonl"  # jsonl | parquet | csv
+    batch_size: int = 64  # documents per model call
+    keep_fields: tuple[str, ...] = ()  # input fields copied into each prediction
+    num_shards: int = 0  # 0: let the runner choose
+    overwrite: bool = False
+
+    def __post_init__(self):
+        _check(self.output_format in OUTPUT_FORMATS,
+               f"score.output_format must be one of {', '.join(OUTPUT_FORMATS)}. "
+               f"Received: output_format={self.output_format!r}")
+        _check(self.batch_size >= 1, f"score.batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        _check(self.num_shards >= 0, f"score.num_shards must not be negative. Received: num_shards={self.num_shards}")
+        clashing = sorted(set(self.keep_fields) & set(predictions.PREDICTION_COLUMNS))
+        _check(not clashing, f"score.keep_fields cannot include prediction columns ({', '.join(clashing)}). "
+                             f"Received: keep_fields={list(self.keep_fields)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class JobConfig:
     """Every stage's settings; each stage receives only its own section(s)."""
@@ -198,6 +224,7 @@ class JobConfig:
     bilstm: BiLstmConfig = BiLstmConfig()
     albert: AlbertConfig = AlbertConfig()
     head: HeadConfig = HeadConfig()
+    score: ScoreConfig = ScoreConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

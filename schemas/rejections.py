@@ -14,6 +14,7 @@ MISSING_ID = "missing_id"
 INVALID_UTF8 = "invalid_utf8"
 WRONG_TYPE = "wrong_type"  # a field holds a number, list, ... where a string is needed
 UNKNOWN_LABEL = "label_not_in_training_split"  # eval documents whose label training never saw
+INFERENCE_FAILED = "inference_failed"  # scoring: the model raised on the document's batch
 
 ALL = (
     UNREADABLE_FILE,
@@ -25,6 +26,7 @@ ALL = (
     INVALID_UTF8,
     WRONG_TYPE,
     UNKNOWN_LABEL,
+    INFERENCE_FAILED,
 )
 
 RECORD_EXCERPT_CHARS = 500  # how much of a bad record is kept, so rejected/ stays small

@@ -1,0 +1,90 @@
+"""A Beam RunInference ModelHandler for this project's raw-text SavedModel exports.
+
+Beam's TFModelHandlerTensor loads models with Keras; these exports are plain SavedModels whose
+`serving_default` takes raw strings, so the handler loads them with `tf.saved_model.load` (after
+`import tensorflow_text`, which registers the tokenizer ops) and calls the signature per batch.
+RunInference loads the model once per worker process and shares it across threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from schemas.errors import UserError
+
+EXPORT_METADATA = "assets.extra/export.json"
+
+
+def resolve_export(model_path: str) -> str:
+    """An export directory: `model_path` itself, or the newest numbered export under MODEL_DIR/export/."""
+    model_path = model_path.rstrip("/")
+    if FileSystems.exists(FileSystems.join(model_path, "saved_model.pb")):
+        return model_path
+    matches = FileSystems.match([FileSystems.join(model_path, "export", "*", "saved_model.pb")])[0].metadata_list
+    versions = sorted((os.path.basename(os.path.dirname(m.path)) for m in matches), key=lambda v: (len(v), v))
+    versions = [v for v in versions if v.isdigit()]
+    if not versions:
+        raise UserError(f"No exported model in {model_path}: expected a SavedModel or MODEL_DIR/export/<version>/.")
+    return FileSystems.join(model_path, "export", versions[-1])
+
+
+def read_export_metadata(export_dir: str) -> dict:
+    """Label names, multi-label flag and threshold the trainer recorded beside the SavedModel."""
+    path = FileSystems.join(export_dir, EXPORT_METADATA)
+    try:
+        with FileSystems.open(path) as f:
+            return json.loads(f.read().decode("utf-8"))
+    except Exception as e:  # noqa: BLE001  any filesystem error means the same thing here
+        raise UserError(f"{export_dir} is not an export of this project (cannot read {EXPORT_METADATA}): "
+                        f"{str(e).splitlines()[0]}") from None
+
+
+class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
+    """Raw texts in, one PredictionResult per text with the signature's outputs for that row."""
+
+    def __init__(self, export_dir: str, batch_size: int = 64):
+        super().__init__()
+        self._export_dir = export_dir
+        self._batch_size = batch_size
+
+    def load_model(self):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  registers the ops the transform graph uses
+
+        return tf.saved_model.load(self._export_dir)
+
+    def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
+        import tensorflow as tf
+
+        outputs = model.signatures["serving_default"](text=tf.constant(list(batch), dtype=tf.string))
+        columns = {name: tensor.numpy() for name, tensor in outputs.items()}
+        for row, text in enumerate(batch):
+            yield PredictionResult(text, {name: values[row] for name, values in columns.items()},
+                                   model_id=os.path.basename(self._export_dir.rstrip("/")))
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
+
+    def get_num_bytes(self, batch: Sequence[str]) -> int:
+        return sum(len(text) for text in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "score"
+
+
+def prediction_values(inference: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Plain Python values of one row of the signature's outputs."""
+    def plain(value):
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        return value.item() if hasattr(value, "item") else value
+
+    return {name: plain(value) for name, value in inference.items()}
