@@ -85,3 +85,26 @@ def run_cli(module: str, *args: str, timeout: int = 600) -> subprocess.Completed
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory) -> str:
+    """A raw-text export of a tiny (untrained) BiLSTM over a preprocessed copy of make_documents()."""
+    import keras
+
+    from model.classifier import build_classifier, build_encoder
+    from model.classifier_head import ClassifierHead
+    from model.data import read_preprocessed
+    from model.export import export_model
+    from pipelines import preprocess
+
+    directory = tmp_path_factory.mktemp("tiny_export")
+    preprocess.run(["--input", write_corpus(make_documents(), directory / "raw", "jsonl"),
+                    "--output-dir", str(directory / "prep"), "--max-seq-length", "16", "--min-frequency", "1"])
+    data = read_preprocessed(str(directory / "prep"))
+    keras.utils.set_random_seed(3)
+    encoder = build_encoder("bilstm", data.vocab_size, data.max_seq_length, embedding_dim=8, projection_dim=8,
+                            lstm_units=4, num_lstm_layers=1)
+    model = build_classifier(encoder, ClassifierHead(num_outputs=data.num_labels, hidden_units=(8,)))
+    return export_model(model, data.data_dir, str(directory / "model"), list(data.label_names), multi_label=False,
+                        threshold=0.5, config_json="{}", version=42)
