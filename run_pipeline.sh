@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the classification job end to end: preprocess -> train. With no arguments: on the sample
+# Runs the classification job end to end: preprocess -> train -> score. With no arguments: on the sample
 # corpus that ships in sample/, with sample/job.yaml, into runs/sample/ (replaced on each run).
 # Sets up ./.venv on first use.
 set -euo pipefail
@@ -7,15 +7,18 @@ cd "$(dirname "$0")"
 
 usage() {
   cat <<'USAGE'
-Usage: ./run_pipeline.sh [--input PATTERN]... [--config JOB_YAML] [--work-dir DIR]
-                         [--encoder bilstm|albert] [--epochs N] [BEAM OR PREPROCESS OPTIONS]
+Usage: ./run_pipeline.sh [--input PATTERN]... [--score-input PATTERN]... [--config JOB_YAML]
+                         [--work-dir DIR] [--encoder bilstm|albert] [--epochs N] [--overwrite]
+                         [BEAM OPTIONS]
 
 Runs the job's stages in order:
   1. preprocess  raw corpus -> tf.Transform -> TFRecords          (DIR/preprocessed)
   2. train       encoder fit, evaluation, raw-text model export   (DIR/model)
+  3. score       Beam RunInference over the documents to score    (DIR/predictions)
 
   --input PATTERN    corpus files (CSV, TSV, JSON Lines, Parquet, TFRecord, text dirs), local or
                      gs://; repeatable. Default: the job file's corpus.inputs.
+  --score-input PATTERN  documents to score; repeatable. Default: the training corpus.
   --config JOB_YAML  the job file with every stage's settings. Default without --input:
                      sample/job.yaml (the sample corpus, sized for a few minutes on 2 cores).
   --work-dir DIR     where the stages write. Default: runs/sample, replaced on every run; any
@@ -25,14 +28,15 @@ Runs the job's stages in order:
   --overwrite        replace finished outputs in DIR.
   -h, --help         this text.
 
-Every other option goes to the Beam stages: preprocessing flags (--text-field, --tokenizer,
---max-seq-length, ...; see `python -m pipelines.preprocess --help`) and Beam runner options
-(--runner DataflowRunner --project P --region R --temp_location gs://... --setup_file ./setup.py,
---direct_num_workers 2, ...). Training settings beyond these flags live in the job file.
+Every other option goes to both Beam stages (preprocess and score): Beam runner options such as
+--runner DataflowRunner --project P --region R --temp_location gs://... --setup_file ./setup.py,
+or --direct_num_workers 2. Field names, tokenizer, model sizes and the rest live in the job file
+(see README.md, "Job files").
 USAGE
 }
 
 inputs=()
+score_inputs=()
 config=""
 work_dir=""
 train_flags=()
@@ -43,6 +47,8 @@ while [ $# -gt 0 ]; do
     -h|--help) usage; exit 0 ;;
     --input) inputs+=(--input "$2"); shift 2 ;;
     --input=*) inputs+=(--input "${1#--input=}"); shift ;;
+    --score-input) score_inputs+=(--input "$2"); shift 2 ;;
+    --score-input=*) score_inputs+=(--input "${1#--score-input=}"); shift ;;
     --config) config="$2"; shift 2 ;;
     --config=*) config="${1#--config=}"; shift ;;
     --work-dir) work_dir="$2"; shift 2 ;;
@@ -62,6 +68,7 @@ if [ -z "$work_dir" ]; then
 fi
 config_flags=()
 [ -n "$config" ] && config_flags=(--config "$config")
+[ ${#score_inputs[@]} -eq 0 ] && score_inputs=(${inputs[@]+"${inputs[@]}"})
 
 source scripts/ensure_venv.sh
 quiet_logs() { grep -v -E '^(WARNING|INFO|I0000|W0000|E0000)|^[0-9-]+ [0-9:,]+ (INFO|WARNING)' >&2 || true; }
@@ -75,5 +82,10 @@ echo "==> preprocess -> $work_dir/preprocessed"
 echo "==> train -> $work_dir/model"
 "$PYTHON" -m model.trainer ${config_flags[@]+"${config_flags[@]}"} --data-dir "$work_dir/preprocessed" --model-dir "$work_dir/model" \
   ${overwrite[@]+"${overwrite[@]}"} ${train_flags[@]+"${train_flags[@]}"} 2> >(quiet_logs) | { grep -E '^Epoch|/step' || true; }
+
+echo "==> score -> $work_dir/predictions"
+"$PYTHON" -m pipelines.score ${config_flags[@]+"${config_flags[@]}"} --model "$work_dir/model" \
+  ${score_inputs[@]+"${score_inputs[@]}"} --output-dir "$work_dir/predictions" \
+  ${overwrite[@]+"${overwrite[@]}"} ${beam_flags[@]+"${beam_flags[@]}"} 2> >(quiet_logs)
 
 "$PYTHON" scripts/summarize_run.py "$work_dir" "$(( $(date +%s) - started ))"

@@ -39,7 +39,7 @@ def word_ids(words: tf.RaggedTensor, config: PreprocessConfig) -> tf.RaggedTenso
         distinct_words,
         weights=tf.cast(counts, tf.float32),
         top_k=config.vocab_size - config.num_oov_buckets - 1,  # the id space is exactly vocab_size
-        frequency_threshold=config.min_frequency,
+        frequency_threshold=config.min_frequency if config.min_frequency > 1 else None,
         vocab_filename=features.TOKEN_VOCABULARY,
     )
     ids = tft.apply_vocabulary(words, vocabulary_path, num_oov_buckets=config.num_oov_buckets)

@@ -25,6 +25,12 @@ def main(work_dir: str, seconds: str) -> None:
           + (f" (majority baseline {baseline:.3f})" if baseline is not None else "")
           + f", macro-F1 {metrics['macro_f1']:.3f}")
     print(f"  model: {metrics['export']}  (metrics.json, plots/, logs/ beside it)")
+    summary = read_json(FileSystems.join(work_dir, "predictions", "summary.json"))
+    evaluation = summary.get("evaluation")
+    print(f"  score: {summary['read']} documents read, {summary['scored']} scored, {summary['rejected']} rejected, "
+          f"{summary['docs_per_second']} docs/s"
+          + (f"; accuracy on their labels {evaluation['accuracy']:.3f}" if evaluation else ""))
+    print(f"  predictions: {FileSystems.join(work_dir, 'predictions')}/predictions-*")
 
 
 if __name__ == "__main__":

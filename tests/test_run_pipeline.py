@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_run_pipeline_preprocesses_and_trains_on_the_sample_and_prints_a_summary(tmp_path):
+def test_run_pipeline_preprocesses_trains_and_scores_the_sample_and_prints_a_summary(tmp_path):
     work_dir = tmp_path / "job"
     result = subprocess.run(["./run_pipeline.sh", "--work-dir", str(work_dir), "--epochs", "2"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=900, check=False,
@@ -27,10 +27,15 @@ def test_run_pipeline_preprocesses_and_trains_on_the_sample_and_prints_a_summary
     assert f"eval accuracy {metrics['accuracy']:.3f}" in result.stdout
     assert "majority baseline" in result.stdout and "Epoch 2/2" in result.stdout
     assert (work_dir / "model" / "export").is_dir()
+    summary = json.loads((work_dir / "predictions" / "summary.json").read_text())
+    assert summary["read"] == summary["scored"] == 2000
+    assert f"{summary['scored']} scored" in result.stdout
+    assert list((work_dir / "predictions").glob("predictions-*.jsonl"))
 
 
 def test_run_pipeline_help_describes_the_stages_and_options():
     result = subprocess.run(["./run_pipeline.sh", "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
                             check=True)
-    for word in ("preprocess", "train", "--input", "--config", "--work-dir", "--encoder", "DataflowRunner"):
+    for word in ("preprocess", "train", "score", "--input", "--score-input", "--config", "--work-dir", "--encoder",
+                 "DataflowRunner"):
         assert word in result.stdout

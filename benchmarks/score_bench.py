@@ -1,0 +1,146 @@
+"""Scoring throughput: the Beam pipeline against calling the same export directly, in one run.
+
+    .venv/bin/python benchmarks/score_bench.py --input ../shared/datasets/imdb/test.parquet --num-docs 20000 \
+        --model out/model
+
+Both sides score the same documents with the same exported model and batch size. The direct side
+(the ceiling) reads the Parquet file and calls `serving_default` batch after batch in one process;
+the pipeline side runs `python -m pipelines.score` (reading, validation, RunInference, writing the
+predictions, rejected records and the summary). Without --model, a model is first trained for one
+epoch on --train-docs documents of --train-input, so the benchmark needs nothing prepared.
+Each side runs in its own process; the table shows docs/s, seconds and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)  # run from a checkout: the project's packages without installing it
+
+
+def write_subset(source: str, num_docs: int, path: str) -> str:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(source)
+    pq.write_table(table.slice(0, min(num_docs, table.num_rows)), path)
+    return path
+
+
+def run_module(module: str, args: list[str]) -> None:
+    completed = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                               check=False)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-5000:])
+        raise SystemExit(f"{module} failed with exit status {completed.returncode}")
+
+
+def train_quick_model(train_input: str, train_docs: int, work_dir: str) -> str:
+    """A one-epoch BiLSTM (default sizes) on a slice of the training corpus: compute, not accuracy, matters."""
+    subset = write_subset(train_input, train_docs, os.path.join(work_dir, "train.parquet"))
+    run_module("pipelines.preprocess", ["--input", subset, "--id-field", "id", "--output-dir",
+                                        os.path.join(work_dir, "prep")])
+    run_module("model.trainer", ["--data-dir", os.path.join(work_dir, "prep"), "--model-dir",
+                                 os.path.join(work_dir, "model"), "--epochs", "1"])
+    return os.path.join(work_dir, "model")
+
+
+def measure_direct(export_dir: str, input_path: str, batch_size: int) -> dict:
+    import numpy as np
+    import pyarrow.parquet as pq
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    serve(text=tf.constant(["warm up"]))
+    started = time.perf_counter()
+    texts = pq.read_table(input_path, columns=["text"]).column("text").to_pylist()
+    labels = []
+    for i in range(0, len(texts), batch_size):
+        labels.append(serve(text=tf.constant(texts[i:i + batch_size]))["label"].numpy())
+    seconds = time.perf_counter() - started
+    return {"docs": int(np.concatenate(labels).shape[0]), "seconds": seconds}
+
+
+def measure_pipeline(model: str, input_path: str, batch_size: int, output_dir: str, beam_args: list[str]) -> dict:
+    from pipelines import score
+
+    started = time.perf_counter()
+    summary = score.run(["--model", model, "--input", input_path, "--id-field", "id", "--output-dir", output_dir,
+                         "--batch-size", str(batch_size), *beam_args])
+    return {"docs": summary["scored"], "seconds": time.perf_counter() - started}
+
+
+def child(args: argparse.Namespace) -> None:
+    from pipelines.model_handler import resolve_export
+
+    import tensorflow  # noqa: F401  imported before the clock starts, on both sides alike
+    if args.side == "direct":
+        result = measure_direct(resolve_export(args.model), args.input, args.batch_size)
+    else:
+        from pipelines import score  # noqa: F401
+        result = measure_pipeline(args.model, args.input, args.batch_size, args.output_dir, args.beam_args)
+    result["docs_per_second"] = result["docs"] / result["seconds"]
+    result["peak_memory_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_side(side: str, model: str, input_path: str, args: argparse.Namespace, output_dir: str) -> dict:
+    command = [sys.executable, os.path.abspath(__file__), "--side", side, "--model", model, "--input", input_path,
+               "--batch-size", str(args.batch_size), "--output-dir", output_dir]
+    command += [f"--beam-arg={a}" for a in args.beam_args]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-5000:])
+        raise SystemExit(f"the {side} side failed with exit status {completed.returncode}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True, help="Parquet documents with id and text columns.")
+    parser.add_argument("--num-docs", type=int, default=20000)
+    parser.add_argument("--model", help="Model or export directory (default: train a quick one).")
+    parser.add_argument("--train-input", default=None, help="Parquet corpus for the quick model (default: --input).")
+    parser.add_argument("--train-docs", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[])
+    parser.add_argument("--json-out")
+    parser.add_argument("--side", choices=["direct", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument("--output-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.side:
+        child(args)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="score-bench-") as work_dir:
+        model = args.model or train_quick_model(args.train_input or args.input, args.train_docs, work_dir)
+        input_path = write_subset(args.input, args.num_docs, os.path.join(work_dir, "score.parquet"))
+        rows = {
+            "direct export calls (ceiling)": run_side("direct", model, input_path, args, ""),
+            "scoring pipeline": run_side("pipeline", model, input_path, args, os.path.join(work_dir, "scored")),
+        }
+    ratio = rows["scoring pipeline"]["docs_per_second"] / rows["direct export calls (ceiling)"]["docs_per_second"]
+    docs = rows["scoring pipeline"]["docs"]
+    print(f"\nScoring {docs} documents, batch size {args.batch_size} ({os.cpu_count()} cores)")
+    print(f"{'':<32}{'docs':>8}{'seconds':>10}{'docs/s':>10}{'peak MiB':>10}")
+    for name, row in rows.items():
+        print(f"{name:<32}{row['docs']:>8}{row['seconds']:>10.1f}{row['docs_per_second']:>10.1f}"
+              f"{row['peak_memory_mib']:>10.0f}")
+    print(f"pipeline / direct throughput: {ratio:.2f}x")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"benchmark": "score", "docs": docs, "batch_size": args.batch_size, "rows": rows,
+                       "ratio": round(ratio, 3), "cores": os.cpu_count()}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
