@@ -217,10 +217,10 @@ def train_and_evaluate(job: JobConfig) -> dict:
                  settings.encoder, model.count_params(), settings.epochs, steps_per_epoch, data.train_examples)
 
     started = time.perf_counter()
-    history = model.fit(train_dataset, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
-                        validation_data=eval_dataset, callbacks=make_callbacks(settings, data, steps_per_epoch),
-                        class_weight=class_weights(data) if settings.class_weights else None,
-                        shuffle=False, verbose=2)  # the dataset shuffles itself
+    model.fit(train_dataset, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
+              validation_data=eval_dataset, callbacks=make_callbacks(settings, data, steps_per_epoch),
+              class_weight=class_weights(data) if settings.class_weights else None,
+              shuffle=False, verbose=2)  # the dataset shuffles itself
     train_seconds = time.perf_counter() - started
 
     metrics = evaluate(model, data, settings)
@@ -248,7 +248,6 @@ def train_and_evaluate(job: JobConfig) -> dict:
         f.write("")
     logging.info("eval accuracy %.4f (majority baseline %s), macro-F1 %.4f; model exported to %s",
                  metrics["accuracy"], metrics.get("majority_baseline_accuracy"), metrics["macro_f1"], export_path)
-    del history
     return metrics
 
 

@@ -14,7 +14,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of job logs
 
+import csv
 import functools
+import io
 import json
 import logging
 import time
@@ -108,9 +110,6 @@ class ScoreDocuments(beam.PTransform):
 
 
 def _csv_line(row: dict, columns: list[str]) -> str:
-    import csv
-    import io
-
     buffer = io.StringIO()
     values = [json.dumps(row.get(c), ensure_ascii=False) if isinstance(row.get(c), (dict, list)) else row.get(c)
               for c in columns]
