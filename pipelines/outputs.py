@@ -9,6 +9,7 @@ finished output of this project is never deleted.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -53,6 +54,20 @@ def write_text(path: str, content: str) -> None:
 def read_text(path: str) -> str:
     with FileSystems.open(path) as f:
         return f.read().decode("utf-8")
+
+
+def take_json(path: str) -> dict:
+    """Reads a JSON file the pipeline wrote for the launcher, then deletes it."""
+    value = json.loads(read_text(path))
+    FileSystems.delete([path])
+    return value
+
+
+def check_reconciles(read: int, **parts: int) -> None:
+    """Every record read must be accounted for; anything else is a bug, never a user error."""
+    if read != sum(parts.values()):
+        counts = " ".join(f"{name}={count}" for name, count in parts.items())
+        raise RuntimeError(f"Counts do not reconcile: read={read} {counts}")
 
 
 class StagedOutputDir:

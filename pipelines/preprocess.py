@@ -128,12 +128,8 @@ def _vocabulary_size(output_dir: str, settings: config_lib.PreprocessConfig) -> 
 
 def finish_stats(output_dir: str, job: config_lib.JobConfig, wall_seconds: float) -> dict:
     """Completes the in-pipeline summary with vocabulary facts, checks it reconciles, writes stats.json."""
-    partial_path = FileSystems.join(output_dir, _PARTIAL_STATS)
-    stats = json.loads(outputs.read_text(partial_path))
-    FileSystems.delete([partial_path])
-    if stats["read"] != stats["accepted"] + stats["rejected"]:
-        raise RuntimeError(f"Counts do not reconcile: read={stats['read']} accepted={stats['accepted']} "
-                           f"rejected={stats['rejected']}")
+    stats = outputs.take_json(FileSystems.join(output_dir, _PARTIAL_STATS))
+    outputs.check_reconciles(stats["read"], accepted=stats["accepted"], rejected=stats["rejected"])
     settings = job.preprocess
     stats.update({
         "tokenizer": settings.tokenizer,

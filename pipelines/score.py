@@ -232,12 +232,9 @@ def evaluation_summary(label_pairs: list, label_names: list[str]) -> dict | None
 
 
 def finish_summary(output_dir: str, export_metadata: dict, wall_seconds: float) -> dict:
-    partial_path = FileSystems.join(output_dir, _PARTIAL_SUMMARY)
-    summary = json.loads(outputs.read_text(partial_path))
-    FileSystems.delete([partial_path])
-    if summary["read"] != summary["scored"] + summary["rejected"]:
-        raise RuntimeError(f"Counts do not reconcile: read={summary['read']} scored={summary['scored']} "
-                           f"rejected={summary['rejected']}")
+    """Completes the in-pipeline summary with timings and evaluation, checks it reconciles, writes it."""
+    summary = outputs.take_json(FileSystems.join(output_dir, _PARTIAL_SUMMARY))
+    outputs.check_reconciles(summary["read"], scored=summary["scored"], rejected=summary["rejected"])
     label_pairs = summary.pop("label_pairs")
     summary.update({"wall_seconds": round(wall_seconds, 2),
                     "docs_per_second": round(summary["read"] / wall_seconds, 1)})

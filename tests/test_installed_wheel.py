@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from pipelines import score
 from tests.conftest import REPO_ROOT, make_documents, write_corpus
 
 pytestmark = pytest.mark.slow
@@ -47,3 +48,13 @@ def test_wheel_installed_elsewhere_runs_preprocess_and_multi_process_scoring(tmp
          "--direct_num_workers=2"], cwd=tmp_path, env=env)
     summary = json.loads((tmp_path / "scored" / "summary.json").read_text())
     assert summary["read"] == summary["scored"] == len(documents)
+
+    in_process = score.run(["--model", tiny_export, "--input", corpus, "--id-field", "id",
+                            "--output-dir", str(tmp_path / "in_process")])
+    assert in_process["scored"] == summary["scored"]
+    assert predicted(tmp_path / "scored") == predicted(tmp_path / "in_process")
+
+
+def predicted(output_dir) -> list[tuple]:
+    rows = [json.loads(line) for path in sorted(output_dir.glob("predictions-*.jsonl")) for line in open(path)]
+    return sorted((r["id"], r["label"], round(r["score"], 5)) for r in rows)

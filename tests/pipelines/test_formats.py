@@ -119,11 +119,24 @@ def test_csv_row_with_wrong_field_count_is_rejected_with_its_line():
     assert rejection.record == "only-one-field"
 
 
-def test_csv_parser_error_is_rejected_with_its_line_and_reading_continues():
-    # The csv module refuses fields over its size limit (128 KiB): that row only is rejected.
-    oversized = b"x" * (csv.field_size_limit() + 10)
+def test_csv_fields_longer_than_the_csv_modules_default_limit_are_read():
+    long_text = "word " * 40_000  # 200 KB, over the csv module's default 128 KiB field limit
 
-    results = read_csv(b'text,label\n"a\n' + oversized + b'",pos\nok,neg\n')
+    results = read_csv(f'text,label\n"{long_text}",pos\n'.encode())
+
+    assert summary(results) == [("record", "f.csv:2", {"text": long_text, "label": "pos"})]
+
+
+def test_csv_parser_error_is_rejected_with_its_line_and_reading_continues(monkeypatch):
+    # Provoke the csv module's own error (a field over its size limit) with a small limit.
+    set_limit = csv.field_size_limit
+    original_limit = set_limit()
+    monkeypatch.setattr(formats.csv, "field_size_limit", lambda *_: set_limit(1000))
+    try:
+        results = read_csv(b'text,label\n"a\n' + b"x" * 2000 + b'",pos\nok,neg\n')
+    finally:
+        monkeypatch.undo()
+        set_limit(original_limit)
 
     assert summary(results) == [
         ("rejected", "f.csv:2", rejections.UNPARSABLE_RECORD),

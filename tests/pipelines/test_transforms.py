@@ -7,7 +7,6 @@ import random
 
 import apache_beam as beam
 import pyarrow as pa
-import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
