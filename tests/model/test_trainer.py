@@ -125,3 +125,16 @@ def test_mirrored_strategy_trains_across_two_logical_cpu_devices(tmp_path, multi
     assert result.returncode == 0, result.stderr[-3000:]
     hardware = result.stdout.strip().splitlines()[-1]
     assert "strategy=mirrored" in hardware and "CPU:0" in hardware and "CPU:1" in hardware
+
+
+def test_word_vectors_initialise_the_embedding_and_their_coverage_is_reported(tmp_path, multiclass_data,
+                                                                               tiny_job_file):
+    rng = np.random.default_rng(0)
+    words = ["team", "goal", "market", "lab", "notinvocabulary"]
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{w} " + " ".join(f"{v:.4f}" for v in rng.normal(size=16)) + "\n" for w in words))
+
+    metrics = train(multiclass_data, tmp_path / "m", tiny_job_file, "--epochs", "1", "--word-vectors", str(vectors))
+
+    vocabulary_size = len(open(Path(multiclass_data) / "transform_fn" / "assets" / features.TOKEN_VOCABULARY).readlines())
+    assert metrics["word_vector_coverage"] == pytest.approx(4 / vocabulary_size)
