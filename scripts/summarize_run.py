@@ -20,7 +20,8 @@ def main(work_dir: str, seconds: str) -> None:
           f"(train {stats['train']}, eval {stats['eval']}), {stats['rejected']} rejected{rejected}; "
           f"{stats['num_labels']} labels, {stats['tokenizer']} vocabulary of {stats['vocab_size']} ids")
     baseline = metrics.get("majority_baseline_accuracy")
-    print(f"  train: {metrics['encoder']}, {metrics['epochs_trained']} epochs, "
+    epochs = metrics["epochs_trained"]
+    print(f"  train: {metrics['encoder']}, {epochs} epoch{'' if epochs == 1 else 's'}, "
           f"eval accuracy {metrics['accuracy']:.3f}"
           + (f" (majority baseline {baseline:.3f})" if baseline is not None else "")
           + f", macro-F1 {metrics['macro_f1']:.3f}")
