@@ -8,8 +8,7 @@ from model.albert_encoder import AlbertEncoder
 from model.bilstm_encoder import BiLstmEncoder
 from model.classifier_head import ClassifierHead
 from schemas import features
-
-ENCODERS = ("bilstm", "albert")
+from schemas.config import ENCODERS
 
 
 def build_encoder(name: str, vocab_size: int, max_seq_length: int, **encoder_kwargs) -> keras.layers.Layer:
