@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from model.bilstm_encoder import masked_mean
+from model.pooling import masked_mean
 from schemas import features
 
 _LAYER_NORM_EPSILON = 1e-12  # as in BERT and ALBERT
