@@ -129,7 +129,9 @@ def make_callbacks(settings: TrainConfig, data: PreprocessedData, steps_per_epoc
         keras.callbacks.CSVLogger(f"{model_dir}/{HISTORY_FILE}", append=True),
         keras.callbacks.TensorBoard(log_dir=f"{model_dir}/{LOGS_DIR}"),
         # Saves model and optimizer state after every epoch; a restarted run continues from there.
-        keras.callbacks.BackupAndRestore(backup_dir=f"{model_dir}/{BACKUP_DIR}", delete_checkpoint=False),
+        # Two copies, so a kill in the middle of writing one resumes from the other.
+        keras.callbacks.BackupAndRestore(backup_dir=f"{model_dir}/{BACKUP_DIR}", delete_checkpoint=False,
+                                         double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(f"{model_dir}/{CHECKPOINTS_DIR}/epoch-{{epoch:03d}}.weights.h5",
                                         save_weights_only=True),
     ]
@@ -140,13 +142,18 @@ def make_callbacks(settings: TrainConfig, data: PreprocessedData, steps_per_epoc
 
 
 def read_history(model_dir: str) -> dict[str, list[float]]:
-    """history.csv (all epochs, across resumed runs) as {metric: values per epoch}."""
+    """history.csv (all epochs, across resumed runs) as {metric: values per epoch}.
+
+    An epoch that a killed run logged but could not save is trained again on resume and logged
+    twice; the later row wins.
+    """
     path = f"{model_dir}/{HISTORY_FILE}"
     if not tf.io.gfile.exists(path):
         return {}
     with tf.io.gfile.GFile(path) as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
+        rows = {int(row["epoch"]): row for row in csv.DictReader(f)}
+    epochs = [rows[epoch] for epoch in sorted(rows)]
+    return {key: [float(row[key]) for row in epochs] for key in epochs[0] if key != "epoch"} if epochs else {}
 
 
 def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig) -> dict:
