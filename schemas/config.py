@@ -38,6 +38,13 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _check_all_at_least_one(section: str, values) -> None:
+    """Every (integer) field of a model-size section must be at least 1."""
+    for field in dataclasses.fields(values):
+        value = getattr(values, field.name)
+        _check(value >= 1, f"{section}.{field.name} must be at least 1. Received: {field.name}={value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class CorpusConfig:
     """Where the documents are and which fields hold what."""
@@ -104,8 +111,7 @@ class BiLstmConfig:
     num_lstm_layers: int = 2
 
     def __post_init__(self):
-        for name in ("embedding_dim", "projection_dim", "lstm_units", "num_lstm_layers"):
-            _check(getattr(self, name) >= 1, f"bilstm.{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        _check_all_at_least_one("bilstm", self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +126,7 @@ class AlbertConfig:
     intermediate_dim: int = 1024
 
     def __post_init__(self):
-        for name in ("embedding_dim", "hidden_dim", "num_layers", "num_groups", "num_heads", "intermediate_dim"):
-            _check(getattr(self, name) >= 1, f"albert.{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        _check_all_at_least_one("albert", self)
         _check(self.num_layers % self.num_groups == 0,
                f"albert.num_layers must be divisible by albert.num_groups. "
                f"Received: num_layers={self.num_layers}, num_groups={self.num_groups}")
