@@ -1,8 +1,16 @@
 """The raw-text SavedModel: tf.Transform graph + Keras classifier + label names, in one export.
 
-`serving_default` takes `text: tf.string [None]` and returns `probabilities: float32 [None, L]`,
+Both signatures take `text: tf.string [None]` and return `probabilities: float32 [None, L]`,
 `label: string [None]` and `score: float32 [None]` (the top label and its probability); multi-label
 exports also return `labels: string [None]`, the names over the threshold joined by ",".
+
+- `serving_default` (dynamic padding) feeds the model only as many token columns as the longest
+  document of the batch has, so a batch of short documents costs what short documents cost.
+- `serving_fixed_length` feeds the model all `max_seq_length` columns: a static
+  shape for accelerators and XLA, and the baseline the dynamic signature is measured against.
+
+Tokenization is the same in both and both encoders mask padding, so they give the same outputs.
+`assets.extra/export.json` maps each `score.padding` mode to its signature.
 Loading it needs only `tensorflow` and `import tensorflow_text` (the tokenizer ops).
 """
 
@@ -16,12 +24,18 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer/normalizer ops the transform graph uses)
 import tensorflow_transform as tft
 
+from model.padding import trim_trailing_padding
+from schemas import config as config_lib
 from schemas import features
 
 EXPORT_DIR = "export"
 ASSETS_EXTRA = "assets.extra"
 LABELS_FILE = "labels.txt"
 MULTI_LABEL_SEPARATOR = ","
+DYNAMIC_SIGNATURE = "serving_default"
+FIXED_LENGTH_SIGNATURE = "serving_fixed_length"
+SIGNATURE_BY_PADDING = {config_lib.PADDING_LONGEST: DYNAMIC_SIGNATURE,
+                        config_lib.PADDING_MAX_LENGTH: FIXED_LENGTH_SIGNATURE}
 
 
 class TextClassifierServing(tf.Module):
@@ -38,8 +52,19 @@ class TextClassifierServing(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.TEXT)])
     def serve(self, text):
-        transformed = self.transform_layer({features.TEXT: text})
-        probabilities = tf.cast(self.model(transformed[features.TOKEN_IDS], training=False), tf.float32)
+        """Dynamic padding: the model sees (B, T), T the longest document of this batch."""
+        return self._predict(text, trim_padding=True)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.TEXT)])
+    def serve_fixed_length(self, text):
+        """Fixed padding: the model sees (B, max_seq_length) whatever the documents' lengths."""
+        return self._predict(text, trim_padding=False)
+
+    def _predict(self, text, trim_padding: bool):
+        token_ids = self.transform_layer({features.TEXT: text})[features.TOKEN_IDS]  # (B, max_seq_length)
+        if trim_padding:
+            token_ids = trim_trailing_padding(token_ids)  # (B, T)
+        probabilities = tf.cast(self.model(token_ids, training=False), tf.float32)
         top = tf.argmax(probabilities, axis=-1)
         outputs = {
             "probabilities": probabilities,
@@ -62,7 +87,8 @@ def export_model(model, data_dir: str, model_dir: str, label_names: list[str], m
     if tf.io.gfile.exists(staging_dir):
         tf.io.gfile.rmtree(staging_dir)
     serving = TextClassifierServing(model, tft.TFTransformOutput(data_dir), label_names, multi_label, threshold)
-    tf.saved_model.save(serving, staging_dir, signatures={"serving_default": serving.serve})
+    tf.saved_model.save(serving, staging_dir, signatures={DYNAMIC_SIGNATURE: serving.serve,
+                                                          FIXED_LENGTH_SIGNATURE: serving.serve_fixed_length})
     extra = f"{staging_dir}/{ASSETS_EXTRA}"
     tf.io.gfile.makedirs(extra)
     with tf.io.gfile.GFile(f"{extra}/{features.CONFIG_FILE}", "w") as f:
@@ -71,7 +97,7 @@ def export_model(model, data_dir: str, model_dir: str, label_names: list[str], m
         f.write("".join(name + "\n" for name in label_names))
     with tf.io.gfile.GFile(f"{extra}/export.json", "w") as f:
         f.write(json.dumps({"version": version, "multi_label": multi_label, "threshold": threshold,
-                            "label_names": label_names}, indent=2) + "\n")
+                            "label_names": label_names, "signatures": SIGNATURE_BY_PADDING}, indent=2) + "\n")
     tf.io.gfile.rename(staging_dir, final_dir, overwrite=False)
     logging.info("Exported the raw-text model to %s", final_dir)
     return final_dir

@@ -1,4 +1,4 @@
-"""Choosing the tf.distribute strategy and the mixed-precision policy from the hardware."""
+"""Choosing the tf.distribute strategy, the mixed-precision policy and XLA from the hardware."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ class HardwarePlan:
     strategy_name: str
     precision_policy: str  # a Keras dtype policy name
     devices: tuple[str, ...]
+    jit_compile: bool  # XLA-compile the training step
 
     def describe(self) -> str:
-        return f"strategy={self.strategy_name} devices={list(self.devices)} precision={self.precision_policy}"
+        return (f"strategy={self.strategy_name} devices={list(self.devices)} precision={self.precision_policy} "
+                f"xla={'on' if self.jit_compile else 'off'}")
 
 
 def _gpus() -> list:
@@ -71,12 +73,21 @@ def _choose_precision(config: TrainConfig, strategy_name: str) -> str:
     return "float32"
 
 
+def _choose_jit_compile(config: TrainConfig, strategy_name: str) -> bool:
+    if config.jit_compile != "auto":
+        return config.jit_compile == "on"
+    # auto: XLA on accelerators (Keras' own default). On CPUs, measured with benchmarks/train_bench.py
+    # (BENCHMARKS.md), XLA made the BiLSTM's training step 2.5x slower (its recurrent loop of small
+    # matmuls) and the ALBERT step no faster, so CPUs run the step as a plain graph.
+    return strategy_name == "tpu" or bool(_gpus())
+
+
 def plan_hardware(config: TrainConfig) -> HardwarePlan:
-    """Picks strategy and precision, sets the global Keras dtype policy, and logs the choice."""
+    """Picks strategy, precision and XLA, sets the global Keras dtype policy, and logs the choice."""
     strategy, strategy_name = _choose_strategy(config)
     policy = _choose_precision(config, strategy_name)
     keras.mixed_precision.set_dtype_policy(policy)
     devices = ("default",) if strategy_name == "default" else tuple(strategy.extended.worker_devices)
-    plan = HardwarePlan(strategy, strategy_name, policy, devices)
+    plan = HardwarePlan(strategy, strategy_name, policy, devices, _choose_jit_compile(config, strategy_name))
     logging.info("Hardware: %s (GPUs visible: %d)", plan.describe(), len(_gpus()))
     return plan

@@ -5,7 +5,18 @@ from __future__ import annotations
 import tensorflow as tf
 
 from model.data import PreprocessedData
+from model.padding import trim_trailing_padding
 from schemas import features
+
+# Batches are cut to their longest document, rounded up to 1/8 of max_seq_length (at least 8
+# tokens): short documents stop paying for max_seq_length, and an XLA-compiled training step
+# sees at most 8 distinct shapes.
+_WIDTH_STEPS = 8
+_MIN_WIDTH_MULTIPLE = 8
+
+
+def padding_multiple(max_seq_length: int) -> int:
+    return max(_MIN_WIDTH_MULTIPLE, -(-max_seq_length // _WIDTH_STEPS))
 
 
 def _parse_batch(serialized: tf.Tensor, data: PreprocessedData):
@@ -22,12 +33,16 @@ def _parse_batch(serialized: tf.Tensor, data: PreprocessedData):
         labels = parsed[features.LABEL_MULTI_HOT].to_tensor(shape=[None, data.num_labels])
     else:
         labels = parsed[features.LABEL_ID]
-    return parsed[features.TOKEN_IDS], labels
+    token_ids = trim_trailing_padding(parsed[features.TOKEN_IDS], padding_multiple(data.max_seq_length))
+    return token_ids, labels
 
 
 def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, training: bool,
                  shuffle_buffer: int = 10000, seed: int = 42) -> tf.data.Dataset:
-    """Batches of (token_ids [B, max_seq_length], labels [B] or [B, num_labels]).
+    """Batches of (token_ids [B, T], labels [B] or [B, num_labels]), T <= max_seq_length.
+
+    T is the batch's longest document rounded up (see `padding_multiple`); the encoders mask
+    padding, so the width changes the cost of a step, not its result.
 
     Training input reads shards in parallel, shuffles and repeats; evaluation input is read once in
     file order, so predictions line up with labels.

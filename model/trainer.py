@@ -36,7 +36,7 @@ from model.inputs import make_dataset
 from model.schedule import WarmupCosineDecay
 from model.word_vectors import embedding_matrix
 from schemas import cli, features
-from schemas.config import ENCODERS, MIXED_PRECISION, STRATEGIES, JobConfig, TrainConfig
+from schemas.config import ENCODERS, JIT_COMPILE, MIXED_PRECISION, STRATEGIES, JobConfig, TrainConfig
 from schemas.errors import UserError
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -69,14 +69,16 @@ def make_optimizer(settings: TrainConfig, total_steps: int) -> keras.optimizers.
     return optimizer
 
 
-def compile_model(model: keras.Model, settings: TrainConfig, data: PreprocessedData, total_steps: int) -> None:
+def compile_model(model: keras.Model, settings: TrainConfig, data: PreprocessedData, total_steps: int,
+                  jit_compile: bool = False) -> None:
     if data.multi_label:
         loss = keras.losses.BinaryCrossentropy()
         metrics = [keras.metrics.BinaryAccuracy(threshold=settings.threshold, name="accuracy")]
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(optimizer=make_optimizer(settings, total_steps), loss=loss, metrics=metrics)
+    model.compile(optimizer=make_optimizer(settings, total_steps), loss=loss, metrics=metrics,
+                  jit_compile=jit_compile)
 
 
 def class_weights(data: PreprocessedData) -> dict[int, float]:
@@ -218,7 +220,7 @@ def train_and_evaluate(job: JobConfig) -> dict:
     eval_dataset = make_dataset(data, features.EVAL_SPLIT, settings.batch_size, training=False)
     with hardware.strategy.scope():
         model = build_model(job, data)
-        compile_model(model, settings, data, total_steps)
+        compile_model(model, settings, data, total_steps, hardware.jit_compile)
     coverage = load_word_vectors(model, settings.word_vectors, data) if settings.word_vectors else None
     logging.info("Training %s (%d parameters) for up to %d epochs of %d steps on %d examples.",
                  settings.encoder, model.count_params(), settings.epochs, steps_per_epoch, data.train_examples)
@@ -276,6 +278,8 @@ def build_parser() -> cli.ArgumentParser:
     add("--strategy", "train.strategy", choices=STRATEGIES)
     add("--tpu", "train.tpu")
     add("--mixed-precision", "train.mixed_precision", choices=MIXED_PRECISION)
+    add("--jit-compile", "train.jit_compile", choices=JIT_COMPILE,
+        help="XLA-compile the training step (auto: on with GPUs/TPUs, off on CPUs, where it was slower).")
     add("--class-weights", "train.class_weights", action="store_const", const=True)
     add("--threshold", "train.threshold", type=float, help="Multi-label decision threshold.")
     add("--word-vectors", "train.word_vectors", metavar="PATH", help="GloVe/word2vec text file.")

@@ -1,8 +1,9 @@
 """A Beam RunInference ModelHandler for this project's raw-text SavedModel exports.
 
 Beam's TFModelHandlerTensor loads models with Keras; these exports are plain SavedModels whose
-`serving_default` takes raw strings, so the handler loads them with `tf.saved_model.load` (after
-`import tensorflow_text`, which registers the tokenizer ops) and calls the signature per batch.
+signatures take raw strings, so the handler loads them with `tf.saved_model.load` (after
+`import tensorflow_text`, which registers the tokenizer ops) and calls one signature per batch:
+the one the export's `export.json` names for the `score.padding` mode.
 RunInference loads the model once per worker process and shares it across threads.
 """
 
@@ -16,9 +17,11 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from schemas import config as config_lib
 from schemas.errors import UserError
 
 EXPORT_METADATA = "assets.extra/export.json"
+DEFAULT_SIGNATURE = "serving_default"
 
 
 def resolve_export(model_path: str) -> str:
@@ -45,13 +48,24 @@ def read_export_metadata(export_dir: str) -> dict:
                         f"{str(e).splitlines()[0]}") from None
 
 
+def signature_for(export_metadata: dict, padding: str) -> str:
+    """The export's signature for the `score.padding` mode, or a UserError when it has none."""
+    # Exports that record no signatures have only `serving_default`, padded to max_seq_length.
+    signatures = export_metadata.get("signatures", {config_lib.PADDING_LONGEST: DEFAULT_SIGNATURE})
+    if padding not in signatures:
+        raise UserError(f"This export has no signature for padding {padding!r} (it has: {', '.join(signatures)}). "
+                        f"Export the model again, or score with --padding {next(iter(signatures))}.")
+    return signatures[padding]
+
+
 class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
     """Raw texts in, one PredictionResult per text with the signature's outputs for that row."""
 
-    def __init__(self, export_dir: str, batch_size: int = 64):
+    def __init__(self, export_dir: str, batch_size: int = 64, signature: str = DEFAULT_SIGNATURE):
         super().__init__()
         self._export_dir = export_dir
         self._batch_size = batch_size
+        self._signature = signature
 
     def load_model(self):
         import tensorflow as tf
@@ -62,7 +76,7 @@ class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
     def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
         import tensorflow as tf
 
-        outputs = model.signatures["serving_default"](text=tf.constant(list(batch), dtype=tf.string))
+        outputs = model.signatures[self._signature](text=tf.constant(list(batch), dtype=tf.string))
         columns = {name: tensor.numpy() for name, tensor in outputs.items()}
         for row, text in enumerate(batch):
             yield PredictionResult(text, {name: values[row] for name, values in columns.items()},

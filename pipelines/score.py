@@ -32,7 +32,9 @@ from pipelines import cli, outputs
 from pipelines.documents import Document
 from pipelines.formats import Rejection
 from pipelines.io import ReadCorpus, WriteRejected
-from pipelines.model_handler import SavedModelTextHandler, prediction_values, read_export_metadata, resolve_export
+from pipelines.length_sort import SortByLength, text_length
+from pipelines.model_handler import (SavedModelTextHandler, prediction_values, read_export_metadata, resolve_export,
+                                     signature_for)
 from pipelines.options import make_pipeline
 from pipelines.transforms import CountRejections, ValidateDocuments
 from schemas import config as config_lib
@@ -46,6 +48,10 @@ def _keyed_text(document: Document, id_from_source: bool) -> tuple[tuple, str]:
     # The key carries everything the prediction row needs besides the model's outputs.
     doc_id = document.source if id_from_source else document.id
     return (doc_id, document.source, document.labels, document.kept_fields), document.text
+
+
+def _keyed_text_length(keyed_text: tuple[tuple, str]) -> int:
+    return text_length(keyed_text[1])
 
 
 class FormatPrediction(beam.DoFn):
@@ -84,24 +90,32 @@ def _failed_batch_rejections(failure) -> Iterator[Rejection]:
 
 
 class ScoreDocuments(beam.PTransform):
-    """Documents → prediction rows (main) and inference failures (`failed`), ids kept with each text."""
+    """Documents → prediction rows (main) and inference failures (`failed`), ids kept with each text.
+
+    With `padding="longest"` the documents reach RunInference sorted by length in windows of
+    `sort_window_batches` batches, and the export pads each batch to its longest document; with
+    `"max_length"` they arrive in their own order and every batch is padded to max_seq_length.
+    """
 
     def __init__(self, export_dir: str, export_metadata: dict, batch_size: int, id_from_source: bool,
-                 label_separator: str):
+                 label_separator: str, padding: str = config_lib.PADDING_LONGEST,
+                 sort_window_batches: int = config_lib.ScoreConfig.sort_window_batches):
         super().__init__()
         self._export_dir = export_dir
         self._metadata = export_metadata
         self._batch_size = batch_size
         self._id_from_source = id_from_source
         self._label_separator = label_separator
+        self._padding = padding
+        self._signature = signature_for(export_metadata, padding)
+        self._sort_window = sort_window_batches * batch_size  # whole batches, so none straddles two windows
 
     def expand(self, documents):
-        handler = KeyedModelHandler(SavedModelTextHandler(self._export_dir, self._batch_size))
-        results, dead_letters = (
-            documents
-            | "KeyByDocument" >> beam.Map(_keyed_text, id_from_source=self._id_from_source)
-            | "RunInference" >> RunInference(handler).with_exception_handling()
-        )
+        handler = KeyedModelHandler(SavedModelTextHandler(self._export_dir, self._batch_size, self._signature))
+        keyed = documents | "KeyByDocument" >> beam.Map(_keyed_text, id_from_source=self._id_from_source)
+        if self._padding == config_lib.PADDING_LONGEST:
+            keyed = keyed | "SortByLength" >> SortByLength(self._sort_window, _keyed_text_length)
+        results, dead_letters = keyed | "RunInference" >> RunInference(handler).with_exception_handling()
         rows = results | "FormatPrediction" >> beam.ParDo(FormatPrediction(
             os.path.basename(self._export_dir.rstrip("/")), self._metadata["label_names"],
             self._metadata["multi_label"], self._label_separator))
@@ -173,7 +187,8 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, export_di
                                                                    keep_fields=settings.keep_fields)
     scored = validated.documents | "ScoreDocuments" >> ScoreDocuments(
         export_dir, export_metadata, settings.batch_size, id_from_source=corpus.id_field is None,
-        label_separator=corpus.label_separator)
+        label_separator=corpus.label_separator, padding=settings.padding,
+        sort_window_batches=settings.sort_window_batches)
     rejected = (
         (validated.rejected, scored["failed"])
         | "AllRejected" >> beam.Flatten()
@@ -263,6 +278,9 @@ def build_parser() -> cli.ArgumentParser:
     add("--output-dir", "score.output_dir", metavar="DIR")
     add("--output-format", "score.output_format", choices=config_lib.OUTPUT_FORMATS)
     add("--batch-size", "score.batch_size", type=int, help="Documents per model call (64).")
+    add("--padding", "score.padding", choices=config_lib.PADDING_MODES,
+        help="longest (default): documents sorted by length, each batch padded to its longest one; "
+             "max_length: every batch padded to max_seq_length, in arrival order.")
     add("--keep-fields", "score.keep_fields", type=lambda v: tuple(f for f in v.split(",") if f),
         metavar="F1,F2", help="Input fields copied into each prediction.")
     add("--num-shards", "score.num_shards", type=int, help="Output shards (default: the runner decides).")

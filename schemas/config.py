@@ -74,7 +74,7 @@ class PreprocessConfig:
     vocab_size: int = 20000  # word: the id space (padding + words + OOV buckets); wordpiece: target size
     min_frequency: int = 2  # word tokens seen fewer times in training map to OOV buckets
     num_oov_buckets: int = 1  # word tokenizer only
-    max_seq_length: int = 128
+    max_seq_length: int = 256  # training and scoring batches are cut to their longest document
     eval_fraction: float = 0.1
     lowercase: bool = True
     overwrite: bool = False
@@ -99,6 +99,7 @@ class PreprocessConfig:
 ENCODERS = ("bilstm", "albert")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "tpu")
 MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
+JIT_COMPILE = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +109,7 @@ class BiLstmConfig:
     embedding_dim: int = 128
     projection_dim: int = 128
     lstm_units: int = 128
-    num_lstm_layers: int = 2
+    num_lstm_layers: int = 1
 
     def __post_init__(self):
         _check_all_at_least_one("bilstm", self)
@@ -163,10 +164,11 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW, not applied to biases, norms and embeddings
     clip_norm: float = 1.0  # global gradient norm; 0 = no clipping
     dropout: float = 0.1  # inside the encoder
-    early_stopping_patience: int = 3  # epochs without eval improvement; 0 = never stop early
+    early_stopping_patience: int = 2  # epochs without eval improvement; 0 = never stop early
     strategy: str = "auto"  # auto: TPU (with tpu) → several GPUs mirrored → one GPU → default
     tpu: str | None = None  # TPU name or address for TPUStrategy
     mixed_precision: str = "auto"  # auto: on where the hardware gains from it
+    jit_compile: str = "auto"  # XLA for the training step; auto: on with accelerators, off on CPUs
     class_weights: bool = False  # weight classes by inverse training frequency (single-label)
     threshold: float = 0.5  # multi-label decision threshold
     word_vectors: str | None = None  # GloVe/word2vec text file to initialise word embeddings
@@ -182,6 +184,8 @@ class TrainConfig:
         _check(self.mixed_precision in MIXED_PRECISION,
                f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}. "
                f"Received: mixed_precision={self.mixed_precision!r}")
+        _check(self.jit_compile in JIT_COMPILE,
+               f"train.jit_compile must be one of {', '.join(JIT_COMPILE)}. Received: jit_compile={self.jit_compile!r}")
         _check(self.epochs >= 1, f"train.epochs must be at least 1. Received: epochs={self.epochs}")
         _check(self.batch_size >= 1, f"train.batch_size must be at least 1. Received: batch_size={self.batch_size}")
         _check(self.learning_rate > 0, f"train.learning_rate must be positive. Received: learning_rate={self.learning_rate}")
@@ -194,6 +198,9 @@ class TrainConfig:
 
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
+PADDING_LONGEST = "longest"  # each batch padded to its longest document; documents sorted by length
+PADDING_MAX_LENGTH = "max_length"  # every batch padded to max_seq_length, in arrival order
+PADDING_MODES = (PADDING_LONGEST, PADDING_MAX_LENGTH)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +211,8 @@ class ScoreConfig:
     output_dir: str = ""
     output_format: str = "jsonl"  # jsonl | parquet | csv
     batch_size: int = 64  # documents per model call
+    padding: str = PADDING_LONGEST  # longest | max_length
+    sort_window_batches: int = 64  # longest: documents sorted by length together, in batches
     keep_fields: tuple[str, ...] = ()  # input fields copied into each prediction
     num_shards: int = 0  # 0: let the runner choose
     overwrite: bool = False
@@ -213,6 +222,11 @@ class ScoreConfig:
                f"score.output_format must be one of {', '.join(OUTPUT_FORMATS)}. "
                f"Received: output_format={self.output_format!r}")
         _check(self.batch_size >= 1, f"score.batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        _check(self.padding in PADDING_MODES,
+               f"score.padding must be one of {', '.join(PADDING_MODES)}. Received: padding={self.padding!r}")
+        _check(self.sort_window_batches >= 1,
+               f"score.sort_window_batches must be at least 1. "
+               f"Received: sort_window_batches={self.sort_window_batches}")
         _check(self.num_shards >= 0, f"score.num_shards must not be negative. Received: num_shards={self.num_shards}")
         clashing = sorted(set(self.keep_fields) & set(predictions.PREDICTION_COLUMNS))
         _check(not clashing, f"score.keep_fields cannot include prediction columns ({', '.join(clashing)}). "

@@ -17,11 +17,14 @@ import tensorflow_transform as tft
 from model.classifier import build_classifier, build_encoder
 from model.classifier_head import ClassifierHead
 from model.data import read_preprocessed
-from model.export import export_model, latest_export
+from model.export import DYNAMIC_SIGNATURE, FIXED_LENGTH_SIGNATURE, export_model, latest_export
+from model.padding import trim_trailing_padding
 from schemas import features
 
 pytestmark = pytest.mark.slow
 
+TEXTS_OF_EVERY_LENGTH = ["", "   ", "goal", "team " * 40 + "win",  # empty, blank, one word, over max_seq_length
+                         "Bank profit and market shares grow this week.", "x", "the lab data"]
 TEXTS = ["The team wins the match after a late goal.", "Bank profit and market shares grow this week.",
          "A new physics experiment in the lab", "unseen zebra words only", "x"]
 
@@ -84,3 +87,35 @@ def test_multilabel_export_returns_the_labels_over_the_threshold(tmp_path, multi
     for probabilities, labels in zip(served["probabilities"], served["labels"]):
         expected = [name for name, p in zip(data.label_names, probabilities) if p >= 0.5]
         assert (labels.split(",") if labels else []) == expected
+
+
+@pytest.mark.parametrize("encoder_name", ["bilstm", "albert"])
+def test_dynamic_and_fixed_length_signatures_agree_on_texts_of_every_length(tmp_path, multiclass_data, encoder_name):
+    data = read_preprocessed(multiclass_data)
+    model = untrained_classifier(data, encoder_name)
+    export_dir = export_model(model, multiclass_data, str(tmp_path / "m"), list(data.label_names),
+                              multi_label=False, threshold=0.5, config_json="{}", version=1)
+    signatures = tf.saved_model.load(export_dir).signatures
+
+    for texts in (TEXTS_OF_EVERY_LENGTH, ["", "  "], ["goal", "x"]):  # mixed; no token at all; short only
+        dynamic = signatures[DYNAMIC_SIGNATURE](text=tf.constant(texts))
+        fixed = signatures[FIXED_LENGTH_SIGNATURE](text=tf.constant(texts))
+        np.testing.assert_allclose(dynamic["probabilities"].numpy(), fixed["probabilities"].numpy(), atol=1e-5)
+        assert dynamic["label"].numpy().tolist() == fixed["label"].numpy().tolist()
+        np.testing.assert_allclose(dynamic["score"].numpy(), fixed["score"].numpy(), atol=1e-5)
+    with open(os.path.join(export_dir, "assets.extra", "export.json")) as f:
+        assert json.load(f)["signatures"] == {"longest": DYNAMIC_SIGNATURE, "max_length": FIXED_LENGTH_SIGNATURE}
+
+
+def test_trimming_keeps_every_column_up_to_the_batchs_last_token():
+    token_ids = tf.constant([[5, 6, 0, 0, 0], [7, 0, 3, 0, 0], [0, 0, 0, 0, 0]], dtype=tf.int64)
+    assert trim_trailing_padding(token_ids).numpy().tolist() == [[5, 6, 0], [7, 0, 3], [0, 0, 0]]
+    assert trim_trailing_padding(tf.zeros([2, 5], tf.int64)).shape == (2, 1)  # no token at all: one column
+    assert trim_trailing_padding(tf.zeros([0, 5], tf.int64)).shape == (0, 1)  # no documents
+
+
+def test_trimming_rounds_the_width_up_to_a_multiple_but_never_past_the_padded_length():
+    token_ids = tf.constant([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0]], dtype=tf.int64)
+    assert trim_trailing_padding(token_ids, multiple=4).shape == (1, 4)
+    assert trim_trailing_padding(token_ids, multiple=8).shape == (1, 8)
+    assert trim_trailing_padding(tf.ones([1, 10], tf.int64), multiple=8).shape == (1, 10)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from model.data import read_preprocessed
 from model.hardware import plan_hardware
-from model.inputs import make_dataset
+from model.inputs import make_dataset, padding_multiple
 from model.schedule import WarmupCosineDecay
 from model.word_vectors import embedding_matrix
 from schemas import features
@@ -61,6 +62,12 @@ def test_explicit_mixed_precision_sets_the_keras_policy(restore_dtype_policy, ch
     assert plan.precision_policy == policy == keras.mixed_precision.dtype_policy().name
 
 
+def test_auto_on_a_cpu_only_host_runs_the_training_step_without_xla(restore_dtype_policy):
+    assert plan_hardware(TrainConfig()).jit_compile is False
+    assert plan_hardware(TrainConfig(jit_compile="on")).jit_compile is True
+    assert plan_hardware(TrainConfig(jit_compile="off")).jit_compile is False
+
+
 def test_tpu_strategy_without_a_tpu_address_is_a_user_error():
     with pytest.raises(UserError, match="--tpu"):
         plan_hardware(TrainConfig(strategy="tpu"))
@@ -84,11 +91,18 @@ def test_word_vectors_of_the_wrong_width_are_a_user_error(tmp_path):
         embedding_matrix(str(vectors), ["team"], id_offset=1, vocab_size=4, dim=2)
 
 
-def test_eval_input_yields_every_example_once_with_fixed_length_ids(multiclass_data):
+def test_eval_input_yields_every_example_once_cut_to_its_batchs_longest_document(multiclass_data):
     data = read_preprocessed(multiclass_data)
     batches = list(make_dataset(data, features.EVAL_SPLIT, batch_size=7, training=False))
     assert sum(int(ids.shape[0]) for ids, _ in batches) == data.eval_examples
-    assert all(ids.shape[1] == data.max_seq_length for ids, _ in batches)
+    multiple = padding_multiple(data.max_seq_length)
+    assert all(ids.shape[1] % multiple == 0 or ids.shape[1] == data.max_seq_length for ids, _ in batches)
+    # Only padding was cut: every token of the fixed-length records is still there.
+    records = tf.data.TFRecordDataset(data.files(features.EVAL_SPLIT), compression_type="GZIP").batch(1000)
+    spec = {features.TOKEN_IDS: tf.io.FixedLenFeature([data.max_seq_length], tf.int64)}
+    stored_tokens = sum(int(tf.math.count_nonzero(tf.io.parse_example(r, spec)[features.TOKEN_IDS]))
+                        for r in records)
+    assert sum(int(tf.math.count_nonzero(ids)) for ids, _ in batches) == stored_tokens
     labels = np.concatenate([y.numpy() for _, y in batches])
     assert set(labels.tolist()) <= set(range(data.num_labels))
 

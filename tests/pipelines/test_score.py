@@ -17,8 +17,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import score
 from pipelines.documents import Document
-from pipelines.model_handler import SavedModelTextHandler, read_export_metadata, resolve_export
+from pipelines.model_handler import SavedModelTextHandler, read_export_metadata, resolve_export, signature_for
 from schemas import features, predictions, rejections
+from schemas.errors import UserError
 from tests.conftest import make_documents, run_cli
 
 pytestmark = pytest.mark.slow
@@ -129,8 +130,9 @@ class _FailingOnBoom(SavedModelTextHandler):
 
 def test_a_failing_model_call_rejects_the_documents_of_that_batch(monkeypatch, tiny_export):
     monkeypatch.setattr(score, "SavedModelTextHandler", _FailingOnBoom)
-    documents = [Document(id=f"d{i}", text="BOOM" if i == 3 else f"team goal {i}", labels=(), source=f"f:{i}")
-                 for i in range(4)]
+    # Lengths grow with i, so sorting by length keeps this order and d2, d3 share the second batch.
+    documents = [Document(id=f"d{i}", text="team goal " * (i + 1) + ("BOOM" if i == 3 else ""), labels=(),
+                          source=f"f:{i}") for i in range(4)]
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
         scored = (pipeline | beam.Create(documents)
                   | score.ScoreDocuments(tiny_export, read_export_metadata(tiny_export), batch_size=2,
@@ -140,6 +142,30 @@ def test_a_failing_model_call_rejects_the_documents_of_that_batch(monkeypatch, t
         assert_that(scored["failed"] | "Failed" >> beam.Map(lambda r: (r.reason, r.source, r.record)),
                     equal_to([(rejections.INFERENCE_FAILED, "f:2", "d2"), (rejections.INFERENCE_FAILED, "f:3", "d3")]),
                     label="FailedDocuments")
+
+
+def test_longest_and_max_length_padding_give_every_document_the_same_prediction(tmp_path, tiny_export):
+    words = "team goal bank profit lab data the match market".split()
+    documents = [{"id": f"d{i}", "text": " ".join(words[j % len(words)] for j in range(1 + i * 7 % 23))}
+                 for i in range(50)]  # 1 to 23 words, shuffled lengths, some over max_seq_length (16)
+    documents.append({"id": "oov", "text": "zzz qqq"})
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in documents))
+    outputs = {}
+    for padding in ("longest", "max_length"):
+        score.run(["--model", tiny_export, "--input", str(tmp_path / "docs.jsonl"), "--id-field", "id",
+                   "--batch-size", "4", "--padding", padding, "--output-dir", str(tmp_path / padding)])
+        outputs[padding] = {r[predictions.ID]: r for r in read_predictions(tmp_path / padding)}
+    assert sorted(outputs["longest"]) == sorted(outputs["max_length"]) == sorted(d["id"] for d in documents)
+    for doc_id, row in outputs["longest"].items():
+        expected = outputs["max_length"][doc_id]
+        assert row[predictions.LABEL] == expected[predictions.LABEL]
+        assert row[predictions.PROBABILITIES] == pytest.approx(expected[predictions.PROBABILITIES], abs=1e-5)
+
+
+def test_an_export_without_recorded_signatures_scores_only_with_its_default_signature():
+    assert signature_for({}, "longest") == "serving_default"
+    with pytest.raises(UserError, match="no signature for padding 'max_length'.*--padding longest"):
+        signature_for({}, "max_length")
 
 
 def test_the_handler_returns_one_result_per_text_in_order(tiny_export):
@@ -174,6 +200,7 @@ def test_multi_process_scoring_equals_in_process_scoring(tmp_path, tiny_export):
     (["--model", "{missing}"], "No exported model in"),
     (["--model", "{export}", "--output-format", "xml"], "invalid choice"),
     (["--model", "{export}", "--keep-fields", "label"], "cannot include prediction columns"),
+    (["--model", "{export}", "--padding", "none"], "invalid choice"),
     ([], "No model given"),
 ])
 def test_scoring_user_mistakes_are_one_line_errors(tmp_path, tiny_export, args, message):

@@ -48,7 +48,7 @@ def test_without_file_or_overrides_every_setting_has_its_default():
     assert job.corpus.multi_label is False
     assert job.preprocess.tokenizer == "word"
     assert job.preprocess.vocab_size == 20000
-    assert job.preprocess.max_seq_length == 128
+    assert job.preprocess.max_seq_length == 256
     assert job.preprocess.eval_fraction == 0.1
     assert job.preprocess.lowercase is True
     assert job.preprocess.overwrite is False
@@ -76,7 +76,7 @@ def test_values_in_the_yaml_file_are_used(tmp_path):
     assert job.preprocess.output_dir == "out"
     # Keys the file does not name keep their defaults.
     assert job.corpus.label_field == "label"
-    assert job.preprocess.max_seq_length == 128
+    assert job.preprocess.max_seq_length == 256
 
 
 def test_overrides_beat_the_values_in_the_file(tmp_path):

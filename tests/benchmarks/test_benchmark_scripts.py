@@ -1,0 +1,83 @@
+"""Each benchmark script runs end to end on a tiny input and reports what it promises.
+
+These check that the scripts keep working (arguments, subprocesses, tables, --json-out), not
+the speed or accuracy they measure on real corpora: see BENCHMARKS.md for those.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import REPO_ROOT, make_documents
+from tests.model.conftest import TINY_MODEL_YAML
+
+pytestmark = pytest.mark.slow
+
+
+def run_benchmark(script: str, *args: str, timeout: int = 600) -> str:
+    completed = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / script), *args], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=timeout, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A directory shaped like ../shared/datasets/<name>: train.parquet and test.parquet."""
+    directory = tmp_path_factory.mktemp("dataset")
+    documents = make_documents(240)  # 240 + 4 duplicates
+    pq.write_table(pa.Table.from_pylist(documents[:180]), directory / "train.parquet")
+    pq.write_table(pa.Table.from_pylist(documents[180:]), directory / "test.parquet")  # 64 documents
+    (directory / "job.yaml").write_text(TINY_MODEL_YAML + "  epochs: 2\npreprocess:\n  max_seq_length: 16\n"
+                                        "  min_frequency: 1\n  eval_fraction: 0.2\n")
+    return directory
+
+
+def test_preprocess_bench_compares_the_pipeline_with_the_plain_python_floor(tiny_dataset, tmp_path):
+    out = tmp_path / "preprocess.json"
+    table = run_benchmark("preprocess_bench.py", "--input", str(tiny_dataset / "train.parquet"), "--num-docs", "100",
+                          "--json-out", str(out))
+    result = json.loads(out.read_text())
+    assert "pipeline / baseline throughput" in table
+    assert result["num_docs"] == 100 and result["ratio"] > 0
+
+
+def test_train_bench_reports_examples_per_second_and_mfu_for_each_encoder(tiny_dataset, tmp_path):
+    out = tmp_path / "train.json"
+    table = run_benchmark("train_bench.py", "--config", str(tiny_dataset / "job.yaml"), "--seq-length", "16",
+                          "--batch-size", "8", "--steps", "2", "--warmup-steps", "1", "--jit-compile", "off",
+                          "--json-out", str(out))
+    result = json.loads(out.read_text())
+    assert "matmul peak" in table and "MFU" in table
+    assert [row["encoder"] for row in result["results"]] == ["bilstm", "albert"]
+    assert all(row["examples_per_second"] > 0 and 0 < row["mfu"] for row in result["results"])
+    assert result["matmul_peak_gflops_per_second"]["float32"] > 0
+
+
+def test_score_bench_compares_the_pipeline_with_direct_calls_and_fixed_padding(tiny_export, tiny_dataset, tmp_path):
+    out = tmp_path / "score.json"
+    table = run_benchmark("score_bench.py", "--input", str(tiny_dataset / "test.parquet"), "--model", tiny_export,
+                          "--padding-baseline", "--json-out", str(out))
+    result = json.loads(out.read_text())
+    assert "pipeline / direct throughput" in table
+    assert result["docs"] == 64 and result["ratio"] > 0
+    assert set(result["padding_speedup"]) == {"pipeline", "direct"}
+
+
+def test_quality_bench_runs_the_real_commands_beside_the_tfidf_baseline(tiny_dataset, tmp_path):
+    out = tmp_path / "quality.json"
+    table = run_benchmark("quality_bench.py", "--dataset", str(tiny_dataset), "--work-dir", str(tmp_path / "work"),
+                          "--config", str(tiny_dataset / "job.yaml"), "--json-out", str(out))
+    result = json.loads(out.read_text())
+    assert "TF-IDF 1-2-gram + LR (baseline)" in table
+    assert result["test_documents"] == 64
+    assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["test_macro_f1"] <= 1
+    # The three topics use disjoint words: the baseline separates them.
+    assert result["baseline"]["accuracy"] > 0.9
+    assert set(result["seconds"]) == {"preprocess", "train", "score test"}
