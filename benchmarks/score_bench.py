@@ -34,10 +34,22 @@ DYNAMIC, FIXED = "longest", "max_length"  # the scorer's --padding values
 
 
 def write_subset(source: str, num_docs: int, path: str) -> str:
+    """The first `num_docs` rows of `source`."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(source)
     pq.write_table(table.slice(0, min(num_docs, table.num_rows)), path)
+    return path
+
+
+def write_spread_sample(source: str, num_docs: int, path: str) -> str:
+    """`num_docs` rows evenly spaced over `source`: every class of a corpus sorted by class."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(source)
+    count = min(num_docs, table.num_rows)
+    pq.write_table(table.take(np.linspace(0, table.num_rows - 1, count).astype(np.int64)), path)
     return path
 
 
@@ -51,7 +63,7 @@ def run_module(module: str, args: list[str]) -> None:
 
 def train_quick_model(train_input: str, train_docs: int, max_seq_length: int, work_dir: str) -> str:
     """A one-epoch BiLSTM (default sizes) on a slice of the training corpus: compute, not accuracy, matters."""
-    subset = write_subset(train_input, train_docs, os.path.join(work_dir, "train.parquet"))
+    subset = write_spread_sample(train_input, train_docs, os.path.join(work_dir, "train.parquet"))
     run_module("pipelines.preprocess", ["--input", subset, "--id-field", "id", "--output-dir",
                                         os.path.join(work_dir, "prep"), "--max-seq-length", str(max_seq_length)])
     run_module("model.trainer", ["--data-dir", os.path.join(work_dir, "prep"), "--model-dir",

@@ -8,7 +8,8 @@ measured in the same run.
 For every encoder × precision × XLA setting it builds the project's classifier at its default size
 (schemas/config.py), compiles it with the trainer's optimizer, and times `model.fit` over
 synthetic full-length batches (no padding, so every position costs what the FLOPs count says),
-after warm-up steps that absorb tracing and compilation. The baseline is the machine itself: a
+after warm-up steps that absorb tracing and compilation; then it times the forward pass alone
+(inference, compiled the same way) on one such batch. The baseline is the machine itself: a
 chain of square matmuls in the same precision, timed in the same run, whose FLOP/s is the peak the
 model's FLOP/s is divided by.
 
@@ -99,8 +100,10 @@ def measure_matmul_peak(precision: str, size: int = 2048, repeats: int = 8, seco
 
 
 def measure_training(encoder: str, job, precision: str, jit_compile: bool, seq_length: int, batch_size: int,
-                     steps: int, warmup_steps: int, vocab_size: int = 20000, num_classes: int = 2) -> float:
-    """Training examples/s of `model.fit` over synthetic full-length batches, after warm-up."""
+                     steps: int, warmup_steps: int, vocab_size: int = 20000, num_classes: int = 2
+                     ) -> tuple[float, float]:
+    """Examples/s of training (`model.fit`) and of inference (the forward pass alone, compiled the
+    same way) over synthetic full-length batches, each after warm-up."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -125,9 +128,18 @@ def measure_training(encoder: str, job, precision: str, jit_compile: bool, seq_l
     model.fit(dataset, epochs=1, steps_per_epoch=warmup_steps, verbose=0)  # trace, compile, warm caches
     started = time.perf_counter()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
-    seconds = time.perf_counter() - started
+    train_seconds = time.perf_counter() - started
+
+    forward = tf.function(lambda ids: model(ids, training=False), jit_compile=jit_compile)
+    batch = tf.constant(token_ids[:batch_size])
+    for _ in range(warmup_steps):
+        forward(batch).numpy()
+    started = time.perf_counter()
+    for _ in range(steps):
+        forward(batch).numpy()
+    inference_seconds = time.perf_counter() - started
     keras.mixed_precision.set_dtype_policy("float32")
-    return steps * batch_size / seconds
+    return steps * batch_size / train_seconds, steps * batch_size / inference_seconds
 
 
 def main(argv=None) -> None:
@@ -138,8 +150,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=20, help="Timed training steps per setting.")
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--precisions", nargs="+", default=["float32"], choices=sorted(PRECISION_POLICIES))
-    parser.add_argument("--jit-compile", nargs="+", default=["on"], choices=["on", "off"],
-                        help="XLA settings to measure (the trainer's default is on).")
+    parser.add_argument("--jit-compile", nargs="+", default=["off"], choices=["on", "off"],
+                        help="XLA settings to measure (the trainer's default on CPUs is off).")
     parser.add_argument("--config", help="A job file whose model sizes to use (default: the project's).")
     parser.add_argument("--json-out")
     args = parser.parse_args(argv)
@@ -155,27 +167,30 @@ def main(argv=None) -> None:
         flops_per_example = training_flops_per_example(encoder, job, args.seq_length, num_classes=2)
         for precision in args.precisions:
             for jit in args.jit_compile:
-                examples_per_second = measure_training(encoder, job, precision, jit == "on", args.seq_length,
-                                                       args.batch_size, args.steps, args.warmup_steps)
+                examples_per_second, inference_per_second = measure_training(
+                    encoder, job, precision, jit == "on", args.seq_length, args.batch_size, args.steps,
+                    args.warmup_steps)
                 achieved = examples_per_second * flops_per_example
-                print(f"{encoder} {precision} xla={jit}: {examples_per_second:.1f} examples/s, "
-                      f"MFU {achieved / peaks[precision]:.1%}", file=sys.stderr, flush=True)
+                print(f"{encoder} {precision} xla={jit}: training {examples_per_second:.1f} examples/s, "
+                      f"MFU {achieved / peaks[precision]:.1%}; inference {inference_per_second:.1f} examples/s",
+                      file=sys.stderr, flush=True)
                 rows.append({"encoder": encoder, "precision": precision, "xla": jit,
                              "examples_per_second": examples_per_second,
                              "model_gflops_per_example": flops_per_example / 1e9,
                              "achieved_gflops_per_second": achieved / 1e9,
                              "matmul_peak_gflops_per_second": peaks[precision] / 1e9,
-                             "mfu": achieved / peaks[precision]})
+                             "mfu": achieved / peaks[precision],
+                             "inference_examples_per_second": inference_per_second})
 
     print(f"\nTraining, sequence length {args.seq_length}, batch {args.batch_size}, {args.steps} timed steps "
           f"({os.cpu_count()} cores, TensorFlow {tf.__version__})")
     print("baseline: " + ", ".join(f"{p} matmul peak {peaks[p] / 1e9:.1f} GFLOP/s" for p in args.precisions))
-    print(f"{'encoder':<8}{'precision':>10}{'XLA':>5}{'examples/s':>12}{'GFLOP/ex':>10}{'GFLOP/s':>10}"
-          f"{'MFU':>8}")
+    print(f"{'encoder':<8}{'precision':>10}{'XLA':>5}{'train ex/s':>12}{'GFLOP/ex':>10}{'GFLOP/s':>10}"
+          f"{'MFU':>8}{'infer ex/s':>12}")
     for row in rows:
         print(f"{row['encoder']:<8}{row['precision']:>10}{row['xla']:>5}{row['examples_per_second']:>12.1f}"
               f"{row['model_gflops_per_example']:>10.3f}{row['achieved_gflops_per_second']:>10.1f}"
-              f"{row['mfu']:>8.1%}")
+              f"{row['mfu']:>8.1%}{row['inference_examples_per_second']:>12.1f}")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"benchmark": "train", "seq_length": args.seq_length, "batch_size": args.batch_size,

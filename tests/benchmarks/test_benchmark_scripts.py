@@ -56,7 +56,8 @@ def test_train_bench_reports_examples_per_second_and_mfu_for_each_encoder(tiny_d
     result = json.loads(out.read_text())
     assert "matmul peak" in table and "MFU" in table
     assert [row["encoder"] for row in result["results"]] == ["bilstm", "albert"]
-    assert all(row["examples_per_second"] > 0 and 0 < row["mfu"] for row in result["results"])
+    assert all(row["examples_per_second"] > 0 and row["mfu"] > 0 and row["inference_examples_per_second"] > 0
+               for row in result["results"])
     assert result["matmul_peak_gflops_per_second"]["float32"] > 0
 
 
