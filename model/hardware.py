@@ -77,9 +77,9 @@ def _choose_jit_compile(config: TrainConfig, strategy_name: str) -> bool:
     if config.jit_compile != "auto":
         return config.jit_compile == "on"
     # auto: XLA on accelerators (Keras' own default). On CPUs, measured with benchmarks/train_bench.py
-    # (BENCHMARKS.md): XLA made the ALBERT training step 15% faster and the BiLSTM's 2.2x slower (its
-    # recurrent loop of small matmuls), so on CPUs it is on for ALBERT only.
-    return strategy_name == "tpu" or bool(_gpus()) or config.encoder == "albert"
+    # (BENCHMARKS.md): XLA made the BiLSTM's training step 2x slower (its recurrent loop of small
+    # matmuls) and the ALBERT step no faster, so CPUs run the step as a plain graph.
+    return strategy_name == "tpu" or bool(_gpus())
 
 
 def plan_hardware(config: TrainConfig) -> HardwarePlan:

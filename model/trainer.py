@@ -279,7 +279,7 @@ def build_parser() -> cli.ArgumentParser:
     add("--tpu", "train.tpu")
     add("--mixed-precision", "train.mixed_precision", choices=MIXED_PRECISION)
     add("--jit-compile", "train.jit_compile", choices=JIT_COMPILE,
-        help="XLA-compile the training step (auto: on with GPUs/TPUs; on CPUs for albert only).")
+        help="XLA-compile the training step (auto: on with GPUs/TPUs, off on CPUs, where it was no faster).")
     add("--class-weights", "train.class_weights", action="store_const", const=True)
     add("--threshold", "train.threshold", type=float, help="Multi-label decision threshold.")
     add("--word-vectors", "train.word_vectors", metavar="PATH", help="GloVe/word2vec text file.")

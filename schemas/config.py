@@ -168,7 +168,7 @@ class TrainConfig:
     strategy: str = "auto"  # auto: TPU (with tpu) → several GPUs mirrored → one GPU → default
     tpu: str | None = None  # TPU name or address for TPUStrategy
     mixed_precision: str = "auto"  # auto: on where the hardware gains from it
-    jit_compile: str = "auto"  # XLA for the training step; auto: on with accelerators, on CPUs for albert only
+    jit_compile: str = "auto"  # XLA for the training step; auto: on with accelerators, off on CPUs
     class_weights: bool = False  # weight classes by inverse training frequency (single-label)
     threshold: float = 0.5  # multi-label decision threshold
     word_vectors: str | None = None  # GloVe/word2vec text file to initialise word embeddings
