@@ -18,10 +18,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from schemas import config as config_lib
+from schemas import features
 from schemas.errors import UserError
 
 EXPORT_METADATA = "assets.extra/export.json"
-DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_SIGNATURE = features.DYNAMIC_SIGNATURE  # the one signature every export has
 
 
 def resolve_export(model_path: str) -> str:

@@ -40,3 +40,7 @@ SUCCESS_MARKER = "_SUCCESS"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
 TOKENIZERS = ("word", "wordpiece")
+
+# Signatures of the raw-text export: batches padded to their longest document, or to max_seq_length.
+DYNAMIC_SIGNATURE = "serving_default"
+FIXED_LENGTH_SIGNATURE = "serving_fixed_length"
