@@ -62,6 +62,8 @@ def signature_for(export_metadata: dict, padding: str) -> str:
 class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
     """Raw texts in, one PredictionResult per text with the signature's outputs for that row."""
 
+    METRICS_NAMESPACE = "score"  # RunInference's metrics (model load and call latencies) land here
+
     def __init__(self, export_dir: str, batch_size: int = 64, signature: str = DEFAULT_SIGNATURE):
         super().__init__()
         self._export_dir = export_dir
@@ -90,7 +92,7 @@ class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
         return sum(len(text) for text in batch)
 
     def get_metrics_namespace(self) -> str:
-        return "score"
+        return self.METRICS_NAMESPACE
 
 
 def prediction_values(inference: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from pipelines import cli, outputs
@@ -246,13 +247,39 @@ def evaluation_summary(label_pairs: list, label_names: list[str]) -> dict | None
     }
 
 
-def finish_summary(output_dir: str, export_metadata: dict, wall_seconds: float) -> dict:
+def model_timings(result: beam.runners.runner.PipelineResult) -> dict:
+    """Seconds spent loading the model and inside its calls, from RunInference's own metrics.
+
+    These separate the model's work from the pipeline's (start-up, reading, writing): what
+    `--padding` and `--batch-size` change. Empty where the runner reports no metrics.
+    """
+    try:
+        distributions = result.metrics().query(MetricsFilter().with_namespace(SavedModelTextHandler.METRICS_NAMESPACE))
+    except (NotImplementedError, AttributeError):  # runners without a metrics API
+        return {}
+    totals = {}
+    for metric in distributions["distributions"]:
+        value = metric.committed if metric.committed is not None else metric.attempted
+        if value is not None and value.count:
+            totals[metric.key.metric.name] = totals.get(metric.key.metric.name, 0) + value.sum
+    timings = {}
+    if "load_model_latency_milli_secs" in totals:
+        timings["model_load_seconds"] = round(totals["load_model_latency_milli_secs"] / 1e3, 3)
+    if "inference_batch_latency_micro_secs" in totals:
+        timings["model_call_seconds"] = round(totals["inference_batch_latency_micro_secs"] / 1e6, 3)
+    return timings
+
+
+def finish_summary(output_dir: str, export_metadata: dict, wall_seconds: float, timings: dict | None = None) -> dict:
     """Completes the in-pipeline summary with timings and evaluation, checks it reconciles, writes it."""
     summary = outputs.take_json(FileSystems.join(output_dir, _PARTIAL_SUMMARY))
     outputs.check_reconciles(summary["read"], scored=summary["scored"], rejected=summary["rejected"])
     label_pairs = summary.pop("label_pairs")
     summary.update({"wall_seconds": round(wall_seconds, 2),
                     "docs_per_second": round(summary["read"] / wall_seconds, 1)})
+    summary.update(timings or {})
+    if summary.get("model_call_seconds"):
+        summary["model_call_docs_per_second"] = round(summary["scored"] / summary["model_call_seconds"], 1)
     if not export_metadata["multi_label"]:
         evaluation = evaluation_summary(label_pairs, export_metadata["label_names"])
         if evaluation:
@@ -300,7 +327,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         outputs.write_text(output.join(features.CONFIG_FILE), job.to_json())
         with make_pipeline(options) as pipeline:
             build_pipeline(pipeline, job, export_dir, export_metadata, output.path)
-        summary = finish_summary(output.path, export_metadata, time.time() - started)
+        summary = finish_summary(output.path, export_metadata, time.time() - started, model_timings(pipeline.result))
         output.commit()
     logging.info("read=%d scored=%d rejected=%d with model %s; outputs in %s", summary["read"], summary["scored"],
                  summary["rejected"], summary["model_version"], job.score.output_dir)

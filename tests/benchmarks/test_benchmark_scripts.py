@@ -68,7 +68,9 @@ def test_score_bench_compares_the_pipeline_with_direct_calls_and_fixed_padding(t
     result = json.loads(out.read_text())
     assert "pipeline / direct throughput" in table
     assert result["docs"] == 64 and result["ratio"] > 0
-    assert set(result["padding_speedup"]) == {"pipeline", "direct"}
+    assert set(result["padding_speedup"]) == {"pipeline", "direct", "pipeline model calls"}
+    assert all(result["rows"][name]["model_call_seconds"] > 0
+               for name in ("scoring pipeline", "pipeline, --padding max_length"))
 
 
 def test_quality_bench_runs_the_real_commands_beside_the_tfidf_baseline(tiny_dataset, tmp_path):

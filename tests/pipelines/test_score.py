@@ -85,6 +85,10 @@ def test_every_document_is_scored_or_rejected_once_with_the_exports_labels(tmp_p
     assert all(abs(sum(r[predictions.PROBABILITIES].values()) - 1) < 1e-4 for r in rows)
     assert all(r[predictions.TRUE_LABEL] == d["label"] for d in documents for r in [by_id[d["id"]]])
     assert summary["model_version"] == "42" and summary["docs_per_second"] > 0
+    # The model's share of the run, from RunInference's metrics: loaded once, called for every batch.
+    assert 0 < summary["model_load_seconds"] < summary["wall_seconds"]
+    assert 0 < summary["model_call_seconds"] < summary["wall_seconds"]
+    assert summary["model_call_docs_per_second"] > summary["docs_per_second"]
     evaluation = json.loads((tmp_path / "out" / predictions.EVALUATION_FILE).read_text())
     agree = sum(by_id[d["id"]][predictions.LABEL] == d["label"] for d in documents)
     assert evaluation["accuracy"] == pytest.approx(agree / len(documents))
