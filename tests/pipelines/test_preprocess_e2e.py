@@ -97,17 +97,29 @@ def test_jsonl_corpus_with_broken_records_reconciles_and_explains_each_rejection
     assert all(0 <= i < stats["vocab_size"] for e in train for i in e[features.TOKEN_IDS])
 
 
+FORMAT_DOCUMENTS = 60
+
+
+@pytest.fixture(scope="module")
+def jsonl_reference(tmp_path_factory):
+    """The JSON Lines run every other input format is compared with: (stats, output dir)."""
+    tmp_path = tmp_path_factory.mktemp("jsonl-reference")
+    output = tmp_path / "ref"
+    stats = run_preprocess(write_corpus(make_documents(FORMAT_DOCUMENTS), tmp_path / "jsonl", "jsonl"), output)
+    return stats, output
+
+
 @pytest.mark.parametrize("input_format", ["csv", "tsv", "parquet", "tfrecord", "textdirs"])
-def test_every_input_format_gives_the_same_accepted_examples_as_jsonl(tmp_path, input_format):
-    documents = make_documents(60)
-    reference = run_preprocess(write_corpus(documents, tmp_path / "jsonl", "jsonl"), tmp_path / "ref")
+def test_every_input_format_gives_the_same_accepted_examples_as_jsonl(tmp_path, input_format, jsonl_reference):
+    reference, reference_dir = jsonl_reference
+    documents = make_documents(FORMAT_DOCUMENTS)
     stats = run_preprocess(write_corpus(documents, tmp_path / input_format, input_format), tmp_path / "out")
 
     assert {k: stats[k] for k in ("read", "accepted", "train", "eval", "labels")} == \
         {k: reference[k] for k in ("read", "accepted", "train", "eval", "labels")}
     for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT):
         assert sorted(map(example_key, read_split(tmp_path / "out", split))) == \
-            sorted(map(example_key, read_split(tmp_path / "ref", split)))
+            sorted(map(example_key, read_split(reference_dir, split)))
 
 
 def test_shuffled_input_keeps_every_example_in_its_split_and_duplicates_together(tmp_path):
