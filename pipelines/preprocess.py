@@ -162,7 +162,8 @@ def build_parser() -> cli.ArgumentParser:
     add("--output-dir", "preprocess.output_dir", metavar="DIR", help="Where the outputs are written.")
     add("--tokenizer", "preprocess.tokenizer", choices=features.TOKENIZERS,
         help="word (vocabulary of words) or wordpiece (subwords learned from the corpus).")
-    add("--vocab-size", "preprocess.vocab_size", type=int, help="word: the token id space, padding and OOV buckets included; wordpiece: the target vocabulary size.")
+    add("--vocab-size", "preprocess.vocab_size", type=int,
+        help="word: the token id space, padding and OOV buckets included; wordpiece: the target vocabulary size.")
     add("--min-frequency", "preprocess.min_frequency", type=int,
         help="word: tokens seen fewer times map to OOV buckets.")
     add("--num-oov-buckets", "preprocess.num_oov_buckets", type=int, help="word: hash buckets for unknown tokens.")

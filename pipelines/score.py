@@ -253,8 +253,9 @@ def model_timings(result: beam.runners.runner.PipelineResult) -> dict:
     These separate the model's work from the pipeline's (start-up, reading, writing): what
     `--padding` and `--batch-size` change. Empty where the runner reports no metrics.
     """
+    model_metrics = MetricsFilter().with_namespace(SavedModelTextHandler.METRICS_NAMESPACE)
     try:
-        distributions = result.metrics().query(MetricsFilter().with_namespace(SavedModelTextHandler.METRICS_NAMESPACE))
+        distributions = result.metrics().query(model_metrics)
     except (NotImplementedError, AttributeError):  # runners without a metrics API
         return {}
     totals = {}
