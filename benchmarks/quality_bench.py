@@ -2,7 +2,7 @@
 baseline fitted on the same split in the same run.
 
     .venv/bin/python benchmarks/quality_bench.py --dataset ../shared/datasets/trec --work-dir /tmp/qb \
-        [--encoder bilstm] [--config job.yaml] [--json-out FILE] [-- extra trainer flags]
+        [--config job.yaml] [--encoder bilstm|albert] [--json-out FILE] [-- extra trainer flags]
 
 DATASET holds train.parquet and test.parquet (columns id, text, label). The pipeline side runs
 `python -m pipelines.preprocess` on the training split, `python -m model.trainer` on its output and
@@ -96,7 +96,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="A directory with train.parquet and test.parquet.")
     parser.add_argument("--work-dir", required=True)
-    parser.add_argument("--encoder", default="bilstm", choices=["bilstm", "albert"])
+    parser.add_argument("--encoder", choices=["bilstm", "albert"],
+                        help="Overrides the job file's train.encoder (default: the job file's, else bilstm).")
     parser.add_argument("--config", help="Job file for every stage (default: the project's defaults).")
     parser.add_argument("--skip-baseline", action="store_true", help="Run the pipeline side only.")
     parser.add_argument("--json-out")
@@ -104,22 +105,24 @@ def main(argv=None) -> None:
     name = os.path.basename(os.path.normpath(args.dataset))
     train_path, test_path = os.path.join(args.dataset, "train.parquet"), os.path.join(args.dataset, "test.parquet")
     prep_dir = os.path.join(args.work_dir, name, "prep")
-    model_dir = os.path.join(args.work_dir, name, f"model-{args.encoder}")
-    scored_dir = os.path.join(args.work_dir, name, f"scored-{args.encoder}")
+    model_dir = os.path.join(args.work_dir, name, "model")
+    scored_dir = os.path.join(args.work_dir, name, "scored")
     config = ["--config", args.config] if args.config else []
+    encoder_flag = ["--encoder", args.encoder] if args.encoder else []
 
     seconds = {
         "preprocess": run_stage("pipelines.preprocess", [
             "--input", train_path, "--id-field", "id", "--output-dir", prep_dir, "--overwrite", *config]),
         "train": run_stage("model.trainer", [
-            "--data-dir", prep_dir, "--model-dir", model_dir, "--encoder", args.encoder, "--overwrite", *config,
-            *trainer_flags]),
+            "--data-dir", prep_dir, "--model-dir", model_dir, "--overwrite", *config, *encoder_flag, *trainer_flags]),
         "score test": run_stage("pipelines.score", [
             "--model", model_dir, "--input", test_path, "--id-field", "id", "--label-field", "label",
             "--output-dir", scored_dir, "--overwrite", *config]),
     }
     with open(os.path.join(model_dir, "metrics.json")) as f:
         train_metrics = json.load(f)
+    with open(os.path.join(model_dir, "config.json")) as f:
+        encoder = json.load(f)["train"]["encoder"]  # as resolved by the trainer: flag, job file or default
     with open(os.path.join(scored_dir, "evaluation.json")) as f:
         model = json.load(f)
     label_names = train_metrics["label_names"]
@@ -130,7 +133,7 @@ def main(argv=None) -> None:
     if baseline:
         print(f"{'TF-IDF 1-2-gram + LR (baseline)':<32}{baseline['accuracy']:>10.4f}{baseline['macro_f1']:>10.4f}"
               f"{baseline['seconds']['train']:>10.0f}{baseline['seconds']['score test']:>10.1f}")
-    print(f"{args.encoder + ' (this pipeline)':<32}{model['accuracy']:>10.4f}{model['macro_f1']:>10.4f}"
+    print(f"{encoder + ' (this pipeline)':<32}{model['accuracy']:>10.4f}{model['macro_f1']:>10.4f}"
           f"{seconds['train']:>10.0f}{seconds['score test']:>10.1f}")
     if baseline:
         print(f"accuracy ratio pipeline/baseline: {model['accuracy'] / baseline['accuracy']:.3f}")
@@ -139,7 +142,7 @@ def main(argv=None) -> None:
           f"eval accuracy {train_metrics['accuracy']:.4f}")
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"benchmark": "quality", "dataset": name, "encoder": args.encoder, "config": args.config,
+            json.dump({"benchmark": "quality", "dataset": name, "encoder": encoder, "config": args.config,
                        "trainer_flags": trainer_flags, "test_documents": model["num_examples"],
                        "test_accuracy": model["accuracy"], "test_macro_f1": model["macro_f1"],
                        "seconds": seconds, "epochs_trained": train_metrics["epochs_trained"],
