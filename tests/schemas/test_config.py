@@ -10,6 +10,7 @@ from pipelines import cli
 from schemas import config as config_lib
 from schemas.config import ConfigError, CorpusConfig, JobConfig, PreprocessConfig, load_job_config
 from schemas.errors import UserError
+from tests.conftest import REPO_ROOT
 
 
 def write_yaml(tmp_path, document, name="job.yaml"):
@@ -444,3 +445,13 @@ def test_run_main_lets_other_exceptions_through():
 
     with pytest.raises(RuntimeError):
         cli.run_main(crash, [])
+
+
+BENCHMARK_JOB_FILES = sorted((REPO_ROOT / "benchmarks" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("job_file", BENCHMARK_JOB_FILES, ids=lambda p: p.name)
+def test_every_benchmark_job_file_is_a_valid_configuration(job_file):
+    # A typo in a job file would otherwise surface only minutes into a benchmark run.
+    job = load_job_config(str(job_file))
+    assert job != JobConfig()  # each file changes something
