@@ -32,10 +32,8 @@ EXPORT_DIR = "export"
 ASSETS_EXTRA = "assets.extra"
 LABELS_FILE = "labels.txt"
 MULTI_LABEL_SEPARATOR = ","
-DYNAMIC_SIGNATURE = features.DYNAMIC_SIGNATURE
-FIXED_LENGTH_SIGNATURE = features.FIXED_LENGTH_SIGNATURE
-SIGNATURE_BY_PADDING = {config_lib.PADDING_LONGEST: DYNAMIC_SIGNATURE,
-                        config_lib.PADDING_MAX_LENGTH: FIXED_LENGTH_SIGNATURE}
+SIGNATURE_BY_PADDING = {config_lib.PADDING_LONGEST: features.DYNAMIC_SIGNATURE,
+                        config_lib.PADDING_MAX_LENGTH: features.FIXED_LENGTH_SIGNATURE}
 
 
 class TextClassifierServing(tf.Module):
@@ -87,8 +85,8 @@ def export_model(model, data_dir: str, model_dir: str, label_names: list[str], m
     if tf.io.gfile.exists(staging_dir):
         tf.io.gfile.rmtree(staging_dir)
     serving = TextClassifierServing(model, tft.TFTransformOutput(data_dir), label_names, multi_label, threshold)
-    tf.saved_model.save(serving, staging_dir, signatures={DYNAMIC_SIGNATURE: serving.serve,
-                                                          FIXED_LENGTH_SIGNATURE: serving.serve_fixed_length})
+    signatures = {features.DYNAMIC_SIGNATURE: serving.serve, features.FIXED_LENGTH_SIGNATURE: serving.serve_fixed_length}
+    tf.saved_model.save(serving, staging_dir, signatures=signatures)
     extra = f"{staging_dir}/{ASSETS_EXTRA}"
     tf.io.gfile.makedirs(extra)
     with tf.io.gfile.GFile(f"{extra}/{features.CONFIG_FILE}", "w") as f:

@@ -22,7 +22,6 @@ from schemas import features
 from schemas.errors import UserError
 
 EXPORT_METADATA = "assets.extra/export.json"
-DEFAULT_SIGNATURE = features.DYNAMIC_SIGNATURE  # the one signature every export has
 
 
 def resolve_export(model_path: str) -> str:
@@ -52,7 +51,7 @@ def read_export_metadata(export_dir: str) -> dict:
 def signature_for(export_metadata: dict, padding: str) -> str:
     """The export's signature for the `score.padding` mode, or a UserError when it has none."""
     # Exports that record no signatures have only `serving_default`, padded to max_seq_length.
-    signatures = export_metadata.get("signatures", {config_lib.PADDING_LONGEST: DEFAULT_SIGNATURE})
+    signatures = export_metadata.get("signatures", {config_lib.PADDING_LONGEST: features.DYNAMIC_SIGNATURE})
     if padding not in signatures:
         raise UserError(f"This export has no signature for padding {padding!r} (it has: {', '.join(signatures)}). "
                         f"Export the model again, or score with --padding {next(iter(signatures))}.")
@@ -64,7 +63,7 @@ class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
 
     METRICS_NAMESPACE = "score"  # RunInference's metrics (model load and call latencies) land here
 
-    def __init__(self, export_dir: str, batch_size: int = 64, signature: str = DEFAULT_SIGNATURE):
+    def __init__(self, export_dir: str, batch_size: int = 64, signature: str = features.DYNAMIC_SIGNATURE):
         super().__init__()
         self._export_dir = export_dir
         self._batch_size = batch_size

@@ -17,7 +17,7 @@ import tensorflow_transform as tft
 from model.classifier import build_classifier, build_encoder
 from model.classifier_head import ClassifierHead
 from model.data import read_preprocessed
-from model.export import DYNAMIC_SIGNATURE, FIXED_LENGTH_SIGNATURE, export_model, latest_export
+from model.export import export_model, latest_export
 from model.padding import trim_trailing_padding
 from schemas import features
 
@@ -98,13 +98,14 @@ def test_dynamic_and_fixed_length_signatures_agree_on_texts_of_every_length(tmp_
     signatures = tf.saved_model.load(export_dir).signatures
 
     for texts in (TEXTS_OF_EVERY_LENGTH, ["", "  "], ["goal", "x"]):  # mixed; no token at all; short only
-        dynamic = signatures[DYNAMIC_SIGNATURE](text=tf.constant(texts))
-        fixed = signatures[FIXED_LENGTH_SIGNATURE](text=tf.constant(texts))
+        dynamic = signatures[features.DYNAMIC_SIGNATURE](text=tf.constant(texts))
+        fixed = signatures[features.FIXED_LENGTH_SIGNATURE](text=tf.constant(texts))
         np.testing.assert_allclose(dynamic["probabilities"].numpy(), fixed["probabilities"].numpy(), atol=1e-5)
         assert dynamic["label"].numpy().tolist() == fixed["label"].numpy().tolist()
         np.testing.assert_allclose(dynamic["score"].numpy(), fixed["score"].numpy(), atol=1e-5)
     with open(os.path.join(export_dir, "assets.extra", "export.json")) as f:
-        assert json.load(f)["signatures"] == {"longest": DYNAMIC_SIGNATURE, "max_length": FIXED_LENGTH_SIGNATURE}
+        assert json.load(f)["signatures"] == {
+            "longest": features.DYNAMIC_SIGNATURE, "max_length": features.FIXED_LENGTH_SIGNATURE}
 
 
 def test_trimming_keeps_every_column_up_to_the_batchs_last_token():
