@@ -108,6 +108,12 @@ def test_eval_input_yields_every_example_once_cut_to_its_batchs_longest_document
     assert set(labels.tolist()) <= set(range(data.num_labels))
 
 
+def test_input_runs_without_the_autotuning_thread_that_delays_each_epoch(multiclass_data):
+    data = read_preprocessed(multiclass_data)
+    for split, training in ((features.TRAIN_SPLIT, True), (features.EVAL_SPLIT, False)):
+        assert make_dataset(data, split, batch_size=4, training=training).options().autotune.enabled is False
+
+
 def test_multilabel_input_yields_dense_multi_hot_rows(multilabel_data):
     data = read_preprocessed(multilabel_data)
     _, labels = next(iter(make_dataset(data, features.TRAIN_SPLIT, batch_size=5, training=True)))
