@@ -21,6 +21,11 @@ class BiLstmEncoder(keras.layers.Layer):
     output. The context vector concatenates the masked mean and the masked max over time of the
     last layer's states (each `2 * lstm_units` wide), so `output_dim == 4 * lstm_units`.
 
+    With `num_lstm_layers=0` the mean and max pool the projected embeddings themselves (after
+    dropout), `output_dim == 2 * projection_dim`: a bag of words that ignores order ("SWEM-concat",
+    Shen et al., 2018), which suits long documents whose topic is in their words, and costs a
+    small fraction of an LSTM layer per token.
+
     Pretrained word vectors go into `token_embedding.embeddings` once the layer is built.
 
     Args:
@@ -28,8 +33,10 @@ class BiLstmEncoder(keras.layers.Layer):
         embedding_dim: int. Width of the token embedding.
         projection_dim: int. Width of the linear projection fed to the first LSTM layer.
         lstm_units: int. Units of each LSTM, per direction.
-        num_lstm_layers: int. Number of stacked bidirectional LSTM layers (at least 1).
-        dropout: float. Dropout rate on the input of every LSTM layer.
+        num_lstm_layers: int. Number of stacked bidirectional LSTM layers; 0 pools the projected
+            embeddings directly.
+        dropout: float. Dropout rate on the input of every LSTM layer (on the pooled embeddings
+            when there is none).
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -42,8 +49,8 @@ class BiLstmEncoder(keras.layers.Layer):
 
     def __init__(self, vocab_size: int, embedding_dim: int = 128, projection_dim: int = 128,
                  lstm_units: int = 128, num_lstm_layers: int = 2, dropout: float = 0.1, **kwargs):
-        if num_lstm_layers < 1:
-            raise ValueError(f"`num_lstm_layers` must be at least 1. Received: num_lstm_layers={num_lstm_layers}")
+        if num_lstm_layers < 0:
+            raise ValueError(f"`num_lstm_layers` must not be negative. Received: num_lstm_layers={num_lstm_layers}")
         super().__init__(**kwargs)
 
         # === Layers ===
@@ -58,7 +65,7 @@ class BiLstmEncoder(keras.layers.Layer):
         ]
         self.dropout_layers = [
             keras.layers.Dropout(dropout, dtype=self.dtype_policy, name=f"dropout_{i}")
-            for i in range(num_lstm_layers)
+            for i in range(max(num_lstm_layers, 1))
         ]
 
         # === Config ===
@@ -71,6 +78,8 @@ class BiLstmEncoder(keras.layers.Layer):
 
     @property
     def output_dim(self) -> int:
+        if self.num_lstm_layers == 0:
+            return 2 * self.projection_dim  # [mean ; max] of the projected embeddings
         return 4 * self.lstm_units  # [mean ; max] of [forward ; backward]
 
     def build(self, input_shape):
@@ -95,7 +104,9 @@ class BiLstmEncoder(keras.layers.Layer):
         for dropout, lstm in zip(self.dropout_layers, self.lstm_layers):
             x = dropout(x, training=training)
             x = lstm(x, mask=mask, training=training)  # (B, T, 2U)
-        return ops.concatenate([masked_mean(x, mask), masked_max(x, mask)], axis=-1)  # (B, 4U)
+        if not self.lstm_layers:
+            x = self.dropout_layers[0](x, training=training)
+        return ops.concatenate([masked_mean(x, mask), masked_max(x, mask)], axis=-1)  # (B, output_dim)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_dim)

@@ -109,10 +109,14 @@ class BiLstmConfig:
     embedding_dim: int = 128
     projection_dim: int = 128
     lstm_units: int = 128
-    num_lstm_layers: int = 1
+    num_lstm_layers: int = 1  # 0: mean and max of the projected embeddings, no LSTM
 
     def __post_init__(self):
-        _check_all_at_least_one("bilstm", self)
+        for name in ("embedding_dim", "projection_dim", "lstm_units"):
+            _check(getattr(self, name) >= 1,
+                   f"bilstm.{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        _check(self.num_lstm_layers >= 0,
+               f"bilstm.num_lstm_layers must not be negative. Received: num_lstm_layers={self.num_lstm_layers}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,7 +34,11 @@ def tiny_albert(**kwargs):
                                                            dropout=0.1), **kwargs})
 
 
-ENCODER_FACTORIES = {"bilstm": tiny_bilstm, "albert": tiny_albert}
+def tiny_pooled_embeddings(**kwargs):
+    return tiny_bilstm(**{"num_lstm_layers": 0, **kwargs})
+
+
+ENCODER_FACTORIES = {"bilstm": tiny_bilstm, "albert": tiny_albert, "pooled_embeddings": tiny_pooled_embeddings}
 
 
 @pytest.fixture(params=sorted(ENCODER_FACTORIES))
@@ -59,6 +63,20 @@ def test_encoder_output_shape_is_batch_by_output_dim(make_encoder):
 
 def test_bilstm_output_dim_is_mean_and_max_of_both_directions():
     assert tiny_bilstm(lstm_units=4).output_dim == 16
+
+
+def test_bilstm_without_lstm_layers_pools_the_projected_embeddings_whatever_their_order():
+    encoder = tiny_pooled_embeddings(projection_dim=6)
+    assert encoder.output_dim == 12 and not encoder.lstm_layers
+    in_order = encoder(np.array([[5, 3, 7, 2, PAD]]), training=False)
+    shuffled = encoder(np.array([[7, 2, 5, 3, PAD]]), training=False)
+    np.testing.assert_allclose(in_order, shuffled, atol=1e-6)
+    assert not np.allclose(in_order, encoder(np.array([[7, 2, 5, 5, PAD]]), training=False))
+
+
+def test_bilstm_rejects_a_negative_number_of_lstm_layers():
+    with pytest.raises(ValueError, match="Received: num_lstm_layers=-1"):
+        tiny_bilstm(num_lstm_layers=-1)
 
 
 def test_encoder_accepts_int32_and_int64_ids_alike(make_encoder):
@@ -94,9 +112,10 @@ def test_albert_rejects_long_inputs_whose_length_is_known_only_at_run_time():
 
 @pytest.mark.parametrize("layer_factory", [
     tiny_bilstm,
+    tiny_pooled_embeddings,
     tiny_albert,
     lambda: ClassifierHead(3, hidden_units=(8, 4), dropout=0.2, batch_norm=True, activation="sigmoid"),
-], ids=["bilstm", "albert", "head"])
+], ids=["bilstm", "pooled_embeddings", "albert", "head"])
 def test_get_config_round_trip_builds_an_equal_layer(layer_factory):
     layer = layer_factory()
     config = layer.get_config()

@@ -225,6 +225,8 @@ def test_a_file_that_is_not_a_mapping_of_sections_raises_config_error(tmp_path):
     ("corpus.text_field", "", "text_field"),
     ("corpus.label_field", "", "label_field"),
     ("corpus.label_separator", "", "label_separator"),
+    ("bilstm.num_lstm_layers", -1, "num_lstm_layers"),
+    ("bilstm.lstm_units", 0, "lstm_units"),
 ])
 def test_invalid_value_raises_config_error_naming_the_setting(tmp_path, dotted, value, named):
     section, key = dotted.split(".")
@@ -232,6 +234,10 @@ def test_invalid_value_raises_config_error_naming_the_setting(tmp_path, dotted, 
 
     with pytest.raises(ConfigError, match=named):
         load_job_config(path)
+
+
+def test_a_bilstm_without_lstm_layers_is_a_valid_configuration():
+    assert load_job_config(None, {"bilstm.num_lstm_layers": 0}).bilstm.num_lstm_layers == 0
 
 
 @pytest.mark.parametrize("input_format", config_lib.INPUT_FORMATS)
