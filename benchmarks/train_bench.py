@@ -2,10 +2,10 @@
 measured in the same run.
 
     .venv/bin/python benchmarks/train_bench.py [--encoders bilstm albert] [--seq-length 128]
-        [--batch-size 64] [--steps 20] [--precisions float32 bfloat16] [--jit-compile on off]
+        [--batch-sizes 64 256] [--steps 20] [--precisions float32 bfloat16] [--jit-compile on off]
         [--json-out FILE]
 
-For every encoder × precision × XLA setting it builds the project's classifier at its default size
+For every encoder × batch size × precision × XLA setting it builds the project's classifier at its default size
 (schemas/config.py), compiles it with the trainer's optimizer, and times `model.fit` over
 synthetic full-length batches (no padding, so every position costs what the FLOPs count says),
 after warm-up steps that absorb tracing and compilation; then it times the forward pass alone
@@ -69,7 +69,7 @@ def head_forward_flops(context_dim: int, hidden_units: tuple[int, ...], num_clas
 def training_flops_per_example(encoder: str, job, seq_length: int, num_classes: int) -> int:
     if encoder == "bilstm":
         forward = bilstm_forward_flops(seq_length, **dataclasses.asdict(job.bilstm))
-        context_dim = 4 * job.bilstm.lstm_units
+        context_dim = 4 * job.bilstm.lstm_units if job.bilstm.num_lstm_layers else 2 * job.bilstm.projection_dim
     else:
         forward = albert_forward_flops(seq_length, **dataclasses.asdict(job.albert))
         context_dim = job.albert.hidden_dim
@@ -110,6 +110,7 @@ def measure_training(encoder: str, job, precision: str, jit_compile: bool, seq_l
 
     from model.classifier import build_classifier, build_encoder
     from model.classifier_head import ClassifierHead
+    from model.inputs import without_autotuning
     from model.trainer import make_optimizer
 
     keras.backend.clear_session()
@@ -124,7 +125,8 @@ def measure_training(encoder: str, job, precision: str, jit_compile: bool, seq_l
     rng = np.random.default_rng(0)
     token_ids = rng.integers(1, vocab_size, size=(batch_size * 8, seq_length), dtype=np.int64)  # no padding
     labels = rng.integers(0, num_classes, size=(batch_size * 8,), dtype=np.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((token_ids, labels)).batch(batch_size).repeat().prefetch(2)
+    dataset = (tf.data.Dataset.from_tensor_slices((token_ids, labels)).batch(batch_size).repeat().prefetch(2)
+               .with_options(without_autotuning()))  # as the trainer's input: no stall when `fit` ends
     model.fit(dataset, epochs=1, steps_per_epoch=warmup_steps, verbose=0)  # trace, compile, warm caches
     started = time.perf_counter()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
@@ -146,7 +148,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoders", nargs="+", default=["bilstm", "albert"], choices=["bilstm", "albert"])
     parser.add_argument("--seq-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64],
+                        help="Batch sizes to measure (the trainer's default is 64).")
     parser.add_argument("--steps", type=int, default=20, help="Timed training steps per setting.")
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--precisions", nargs="+", default=["float32"], choices=sorted(PRECISION_POLICIES))
@@ -165,35 +168,36 @@ def main(argv=None) -> None:
     rows = []
     for encoder in args.encoders:
         flops_per_example = training_flops_per_example(encoder, job, args.seq_length, num_classes=2)
-        for precision in args.precisions:
-            for jit in args.jit_compile:
-                examples_per_second, inference_per_second = measure_training(
-                    encoder, job, precision, jit == "on", args.seq_length, args.batch_size, args.steps,
-                    args.warmup_steps)
-                achieved = examples_per_second * flops_per_example
-                print(f"{encoder} {precision} xla={jit}: training {examples_per_second:.1f} examples/s, "
-                      f"MFU {achieved / peaks[precision]:.1%}; inference {inference_per_second:.1f} examples/s",
-                      file=sys.stderr, flush=True)
-                rows.append({"encoder": encoder, "precision": precision, "xla": jit,
-                             "examples_per_second": examples_per_second,
-                             "model_gflops_per_example": flops_per_example / 1e9,
-                             "achieved_gflops_per_second": achieved / 1e9,
-                             "matmul_peak_gflops_per_second": peaks[precision] / 1e9,
-                             "mfu": achieved / peaks[precision],
-                             "inference_examples_per_second": inference_per_second})
+        for batch_size in args.batch_sizes:
+            for precision in args.precisions:
+                for jit in args.jit_compile:
+                    examples_per_second, inference_per_second = measure_training(
+                        encoder, job, precision, jit == "on", args.seq_length, batch_size, args.steps,
+                        args.warmup_steps)
+                    achieved = examples_per_second * flops_per_example
+                    print(f"{encoder} batch {batch_size} {precision} xla={jit}: training "
+                          f"{examples_per_second:.1f} examples/s, MFU {achieved / peaks[precision]:.1%}; "
+                          f"inference {inference_per_second:.1f} examples/s", file=sys.stderr, flush=True)
+                    rows.append({"encoder": encoder, "batch_size": batch_size, "precision": precision, "xla": jit,
+                                 "examples_per_second": examples_per_second,
+                                 "model_gflops_per_example": flops_per_example / 1e9,
+                                 "achieved_gflops_per_second": achieved / 1e9,
+                                 "matmul_peak_gflops_per_second": peaks[precision] / 1e9,
+                                 "mfu": achieved / peaks[precision],
+                                 "inference_examples_per_second": inference_per_second})
 
-    print(f"\nTraining, sequence length {args.seq_length}, batch {args.batch_size}, {args.steps} timed steps "
+    print(f"\nTraining, sequence length {args.seq_length}, {args.steps} timed steps "
           f"({os.cpu_count()} cores, TensorFlow {tf.__version__})")
     print("baseline: " + ", ".join(f"{p} matmul peak {peaks[p] / 1e9:.1f} GFLOP/s" for p in args.precisions))
-    print(f"{'encoder':<8}{'precision':>10}{'XLA':>5}{'train ex/s':>12}{'GFLOP/ex':>10}{'GFLOP/s':>10}"
+    print(f"{'encoder':<8}{'batch':>6}{'precision':>10}{'XLA':>5}{'train ex/s':>12}{'GFLOP/ex':>10}{'GFLOP/s':>10}"
           f"{'MFU':>8}{'infer ex/s':>12}")
     for row in rows:
-        print(f"{row['encoder']:<8}{row['precision']:>10}{row['xla']:>5}{row['examples_per_second']:>12.1f}"
-              f"{row['model_gflops_per_example']:>10.3f}{row['achieved_gflops_per_second']:>10.1f}"
-              f"{row['mfu']:>8.1%}{row['inference_examples_per_second']:>12.1f}")
+        print(f"{row['encoder']:<8}{row['batch_size']:>6}{row['precision']:>10}{row['xla']:>5}"
+              f"{row['examples_per_second']:>12.1f}{row['model_gflops_per_example']:>10.3f}"
+              f"{row['achieved_gflops_per_second']:>10.1f}{row['mfu']:>8.1%}{row['inference_examples_per_second']:>12.1f}")
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"benchmark": "train", "seq_length": args.seq_length, "batch_size": args.batch_size,
+            json.dump({"benchmark": "train", "seq_length": args.seq_length, "batch_sizes": args.batch_sizes,
                        "steps": args.steps, "cores": os.cpu_count(),
                        "matmul_peak_gflops_per_second": {p: v / 1e9 for p, v in peaks.items()},
                        "results": rows}, f, indent=2)

@@ -51,11 +51,12 @@ def test_preprocess_bench_compares_the_pipeline_with_the_plain_python_floor(tiny
 def test_train_bench_reports_examples_per_second_and_mfu_for_each_encoder(tiny_dataset, tmp_path):
     out = tmp_path / "train.json"
     table = run_benchmark("train_bench.py", "--config", str(tiny_dataset / "job.yaml"), "--seq-length", "16",
-                          "--batch-size", "8", "--steps", "2", "--warmup-steps", "1", "--jit-compile", "off",
+                          "--batch-sizes", "4", "8", "--steps", "2", "--warmup-steps", "1", "--jit-compile", "off",
                           "--json-out", str(out))
     result = json.loads(out.read_text())
     assert "matmul peak" in table and "MFU" in table
-    assert [row["encoder"] for row in result["results"]] == ["bilstm", "albert"]
+    assert [(row["encoder"], row["batch_size"]) for row in result["results"]] == [
+        ("bilstm", 4), ("bilstm", 8), ("albert", 4), ("albert", 8)]
     assert all(row["examples_per_second"] > 0 and row["mfu"] > 0 and row["inference_examples_per_second"] > 0
                for row in result["results"])
     assert result["matmul_peak_gflops_per_second"]["float32"] > 0
