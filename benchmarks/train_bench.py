@@ -67,12 +67,13 @@ def head_forward_flops(context_dim: int, hidden_units: tuple[int, ...], num_clas
 
 
 def training_flops_per_example(encoder: str, job, seq_length: int, num_classes: int) -> int:
-    if encoder == "bilstm":
-        forward = bilstm_forward_flops(seq_length, **dataclasses.asdict(job.bilstm))
-        context_dim = 4 * job.bilstm.lstm_units if job.bilstm.num_lstm_layers else 2 * job.bilstm.projection_dim
-    else:
-        forward = albert_forward_flops(seq_length, **dataclasses.asdict(job.albert))
-        context_dim = job.albert.hidden_dim
+    from model.classifier import build_encoder
+
+    encoder_config = job.bilstm if encoder == "bilstm" else job.albert
+    forward_flops = bilstm_forward_flops if encoder == "bilstm" else albert_forward_flops
+    forward = forward_flops(seq_length, **dataclasses.asdict(encoder_config))
+    # The head's input width as the encoder defines it (an unbuilt layer: no weights are made).
+    context_dim = build_encoder(encoder, 2, seq_length, **vars(encoder_config)).output_dim
     return 3 * (forward + head_forward_flops(context_dim, job.head.hidden_units, num_classes))
 
 

@@ -104,7 +104,7 @@ class BiLstmEncoder(keras.layers.Layer):
         for dropout, lstm in zip(self.dropout_layers, self.lstm_layers):
             x = dropout(x, training=training)
             x = lstm(x, mask=mask, training=training)  # (B, T, 2U)
-        if not self.lstm_layers:
+        if self.num_lstm_layers == 0:
             x = self.dropout_layers[0](x, training=training)
         return ops.concatenate([masked_mean(x, mask), masked_max(x, mask)], axis=-1)  # (B, output_dim)
 

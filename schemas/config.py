@@ -38,11 +38,12 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _check_all_at_least_one(section: str, values) -> None:
-    """Every (integer) field of a model-size section must be at least 1."""
+def _check_all_at_least_one(section: str, values, may_be_zero: tuple[str, ...] = ()) -> None:
+    """Every (integer) field of a model-size section must be at least 1 (those named in
+    `may_be_zero`: at least 0)."""
     for field in dataclasses.fields(values):
-        value = getattr(values, field.name)
-        _check(value >= 1, f"{section}.{field.name} must be at least 1. Received: {field.name}={value}")
+        value, least = getattr(values, field.name), 0 if field.name in may_be_zero else 1
+        _check(value >= least, f"{section}.{field.name} must be at least {least}. Received: {field.name}={value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,11 +113,7 @@ class BiLstmConfig:
     num_lstm_layers: int = 1  # 0: mean and max of the projected embeddings, no LSTM
 
     def __post_init__(self):
-        for name in ("embedding_dim", "projection_dim", "lstm_units"):
-            _check(getattr(self, name) >= 1,
-                   f"bilstm.{name} must be at least 1. Received: {name}={getattr(self, name)}")
-        _check(self.num_lstm_layers >= 0,
-               f"bilstm.num_lstm_layers must not be negative. Received: num_lstm_layers={self.num_lstm_layers}")
+        _check_all_at_least_one("bilstm", self, may_be_zero=("num_lstm_layers",))
 
 
 @dataclasses.dataclass(frozen=True)
