@@ -9,9 +9,9 @@ source), stats.json and config.json. See README.md for every flag.
 
 from __future__ import annotations
 
-import os
+from model.runtime_defaults import apply_tensorflow_defaults
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of job logs
+apply_tensorflow_defaults()  # before TensorFlow loads: it reads them once
 
 import functools
 import json

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from model.runtime_defaults import apply_tensorflow_defaults
+
+apply_tensorflow_defaults()  # tests run TensorFlow as the stages do (loaded after this file)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _TOPICS = {
