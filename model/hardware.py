@@ -77,8 +77,8 @@ def _choose_jit_compile(config: TrainConfig, strategy_name: str) -> bool:
     if config.jit_compile != "auto":
         return config.jit_compile == "on"
     # auto: XLA on accelerators (Keras' own default). On CPUs, measured with benchmarks/train_bench.py
-    # (BENCHMARKS.md): XLA made the BiLSTM's training step 2x slower (its recurrent loop of small
-    # matmuls) and the ALBERT step no faster, so CPUs run the step as a plain graph.
+    # (BENCHMARKS.md): XLA made the BiLSTM's training step 3.3x slower (its recurrent loop of small
+    # matmuls) and ALBERT's 1.3x slower, so CPUs run the step as a plain graph.
     return strategy_name == "tpu" or bool(_gpus())
 
 
