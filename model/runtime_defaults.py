@@ -15,7 +15,7 @@ TENSORFLOW_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     # oneDNN's CPU kernels for matmuls and the like. TensorFlow turns them on by itself only on some
     # CPUs; on the benchmark machine's AVX2 CPU it ran Eigen's, and oneDNN's trained both encoders
-    # faster (BENCHMARKS.md, "CPU numerics").
+    # faster (BENCHMARKS.md, "CPU kernels: oneDNN").
     "TF_ENABLE_ONEDNN_OPTS": "1",
 }
 
