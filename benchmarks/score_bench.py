@@ -106,7 +106,8 @@ def measure_pipeline(model: str, input_path: str, batch_size: int, padding: str,
     summary = score.run(["--model", model, "--input", input_path, "--id-field", "id", "--output-dir", output_dir,
                          "--batch-size", str(batch_size), "--padding", padding, *beam_args])
     return {"docs": summary["scored"], "seconds": time.perf_counter() - started,
-            "model_call_seconds": summary.get("model_call_seconds")}
+            "model_call_seconds": summary.get("model_call_seconds"),
+            "model_load_seconds": summary.get("model_load_seconds")}
 
 
 def child(args: argparse.Namespace) -> None:

@@ -2,10 +2,10 @@
 
     python -m model.trainer --data-dir out/prep --model-dir out/model [--encoder bilstm|albert]
 
-Writes to the model directory: checkpoints/ (one per epoch, plus the state a killed run resumes
-from), logs/ (TensorBoard), history.csv, metrics.json, plots/*.png, export/<version>/ (the
-raw-text SavedModel), config.json and, last, _SUCCESS. Run the same command again after a crash
-and it resumes from the last finished epoch.
+Writes to the model directory: checkpoints/ (weights of the last epochs, plus the state a killed
+run resumes from), logs/ (TensorBoard), history.csv, metrics.json, plots/*.png,
+export/<version>/ (the raw-text SavedModel), config.json and, last, _SUCCESS. Run the same
+command again after a crash and it resumes from the last finished epoch.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import functools
 import json
 import logging
 import math
+import re
 import time
 from typing import Sequence
 
@@ -45,6 +46,7 @@ LOGS_DIR = "logs"
 PLOTS_DIR = "plots"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
+EPOCH_WEIGHTS_PATTERN = re.compile(r"epoch-(\d+)\.weights\.h5$")
 
 
 def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
@@ -121,6 +123,30 @@ class EpochTimer(keras.callbacks.Callback):
                 self.model.optimizer.learning_rate))
 
 
+class PruneEpochCheckpoints(keras.callbacks.Callback):
+    """Keeps only the `keep` most recent per-epoch weights files; `keep=0` keeps them all.
+
+    Each file holds the whole model (93 MB with a 60,000-word vocabulary). Runs after
+    ModelCheckpoint, so the epoch just saved always stays.
+    """
+
+    def __init__(self, directory: str, keep: int):
+        super().__init__()
+        self._directory = directory
+        self._keep = keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._keep:
+            return
+        by_epoch = {}
+        for path in tf.io.gfile.glob(f"{self._directory}/epoch-*.weights.h5"):
+            match = EPOCH_WEIGHTS_PATTERN.search(path)
+            if match:
+                by_epoch[int(match.group(1))] = path
+        for epoch_number in sorted(by_epoch)[:-self._keep]:
+            tf.io.gfile.remove(by_epoch[epoch_number])
+
+
 def make_callbacks(settings: TrainConfig, data: PreprocessedData, steps_per_epoch: int) -> list:
     model_dir = settings.model_dir
     monitor, mode = ("val_loss", "min") if data.multi_label else ("val_accuracy", "max")
@@ -136,6 +162,7 @@ def make_callbacks(settings: TrainConfig, data: PreprocessedData, steps_per_epoc
                                          double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(f"{model_dir}/{CHECKPOINTS_DIR}/epoch-{{epoch:03d}}.weights.h5",
                                         save_weights_only=True),
+        PruneEpochCheckpoints(f"{model_dir}/{CHECKPOINTS_DIR}", settings.keep_checkpoints),
     ]
     if settings.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, restore_best_weights=True,
@@ -275,6 +302,8 @@ def build_parser() -> cli.ArgumentParser:
     add("--clip-norm", "train.clip_norm", type=float)
     add("--dropout", "train.dropout", type=float)
     add("--early-stopping-patience", "train.early_stopping_patience", type=int)
+    add("--keep-checkpoints", "train.keep_checkpoints", type=int, metavar="N",
+        help="Per-epoch weights files kept in checkpoints/, the most recent (default 3; 0 keeps all).")
     add("--strategy", "train.strategy", choices=STRATEGIES)
     add("--tpu", "train.tpu")
     add("--mixed-precision", "train.mixed_precision", choices=MIXED_PRECISION)

@@ -76,7 +76,11 @@ class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  registers the ops the transform graph uses
 
-        return tf.saved_model.load(self._export_dir)
+        model = tf.saved_model.load(self._export_dir)
+        # The first call of a signature builds and optimizes its graph (a fraction of a second):
+        # done here, it counts as loading, and the model-call latencies are those of scoring.
+        model.signatures[self._signature](text=tf.constant(["warm up"]))
+        return model
 
     def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
         import tensorflow as tf

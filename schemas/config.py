@@ -166,6 +166,7 @@ class TrainConfig:
     clip_norm: float = 1.0  # global gradient norm; 0 = no clipping
     dropout: float = 0.1  # inside the encoder
     early_stopping_patience: int = 2  # epochs without eval improvement; 0 = never stop early
+    keep_checkpoints: int = 3  # per-epoch weights files kept, the most recent; 0 = keep every epoch's
     strategy: str = "auto"  # auto: TPU (with tpu) → several GPUs mirrored → one GPU → default
     tpu: str | None = None  # TPU name or address for TPUStrategy
     mixed_precision: str = "auto"  # auto: on where the hardware gains from it
@@ -193,8 +194,10 @@ class TrainConfig:
         _check(0.0 <= self.warmup_fraction < 1.0,
                f"train.warmup_fraction must be in [0, 1). Received: warmup_fraction={self.warmup_fraction}")
         _check(0.0 <= self.dropout < 1.0, f"train.dropout must be in [0, 1). Received: dropout={self.dropout}")
-        _check(self.weight_decay >= 0 and self.clip_norm >= 0 and self.early_stopping_patience >= 0,
-               "train.weight_decay, train.clip_norm and train.early_stopping_patience must not be negative.")
+        _check(self.weight_decay >= 0 and self.clip_norm >= 0 and self.early_stopping_patience >= 0
+               and self.keep_checkpoints >= 0,
+               "train.weight_decay, train.clip_norm, train.early_stopping_patience and train.keep_checkpoints "
+               "must not be negative.")
         _check(0.0 < self.threshold < 1.0, f"train.threshold must be in (0, 1). Received: threshold={self.threshold}")
 
 

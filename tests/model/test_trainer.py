@@ -82,6 +82,18 @@ def history_epochs(model_dir: Path) -> list[int]:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+def last_checkpointed_epoch(model_dir: Path) -> int:
+    """The newest epoch with a weights file; such an epoch is logged and resumable (0: none yet)."""
+    return max((int(p.name[len("epoch-"):-len(".weights.h5")])
+                for p in (model_dir / "checkpoints").glob("epoch-*.weights.h5")), default=0)
+
+
+def test_only_the_most_recent_epoch_checkpoints_are_kept(tmp_path, multiclass_data, tiny_job_file):
+    train(multiclass_data, tmp_path / "m", tiny_job_file, "--epochs", "4", "--keep-checkpoints", "2")
+    assert sorted(p.name for p in (tmp_path / "m" / "checkpoints").glob("epoch-*.weights.h5")) == \
+        ["epoch-003.weights.h5", "epoch-004.weights.h5"]
+
+
 def test_a_killed_run_resumes_from_its_last_epoch_instead_of_starting_over(tmp_path, multiclass_data, tiny_job_file):
     model_dir = tmp_path / "m"
     epochs = 12  # enough that the tiny model cannot finish them between the check below and the kill
@@ -90,7 +102,7 @@ def test_a_killed_run_resumes_from_its_last_epoch_instead_of_starting_over(tmp_p
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (model_dir / "checkpoints" / "epoch-002.weights.h5").exists():
+    while last_checkpointed_epoch(model_dir) < 2:
         assert process.poll() is None and time.time() < deadline, "the trainer ended before its second epoch"
         time.sleep(0.2)
     time.sleep(0.5)  # let the resume state of epoch 2 be written too

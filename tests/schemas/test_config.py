@@ -227,6 +227,7 @@ def test_a_file_that_is_not_a_mapping_of_sections_raises_config_error(tmp_path):
     ("corpus.label_separator", "", "label_separator"),
     ("bilstm.num_lstm_layers", -1, "num_lstm_layers"),
     ("bilstm.lstm_units", 0, "lstm_units"),
+    ("train.keep_checkpoints", -1, "keep_checkpoints"),
 ])
 def test_invalid_value_raises_config_error_naming_the_setting(tmp_path, dotted, value, named):
     section, key = dotted.split(".")
