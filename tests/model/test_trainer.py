@@ -94,6 +94,18 @@ def test_only_the_most_recent_epoch_checkpoints_are_kept(tmp_path, multiclass_da
         ["epoch-003.weights.h5", "epoch-004.weights.h5"]
 
 
+@pytest.mark.parametrize("keep, kept", [(0, [8, 9, 10, 999, 1000]), (1, [1000]), (3, [10, 999, 1000])])
+def test_checkpoint_pruning_orders_epochs_by_number_and_zero_keeps_all(tmp_path, keep, kept):
+    for epoch in (8, 9, 10, 999, 1000):
+        (tmp_path / f"epoch-{epoch:03d}.weights.h5").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+
+    trainer.PruneEpochCheckpoints(str(tmp_path), keep).on_epoch_end(999)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"epoch-{epoch:03d}.weights.h5" for epoch in kept] + ["notes.txt"])
+
+
 def test_a_killed_run_resumes_from_its_last_epoch_instead_of_starting_over(tmp_path, multiclass_data, tiny_job_file):
     model_dir = tmp_path / "m"
     epochs = 12  # enough that the tiny model cannot finish them between the check below and the kill
