@@ -46,7 +46,8 @@ LOGS_DIR = "logs"
 PLOTS_DIR = "plots"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
-EPOCH_WEIGHTS_PATTERN = re.compile(r"epoch-(\d+)\.weights\.h5$")
+EPOCH_WEIGHTS_FILE = "epoch-{epoch:03d}.weights.h5"  # ModelCheckpoint's file name template
+EPOCH_WEIGHTS_PATTERN = re.compile(r"epoch-(\d+)\.weights\.h5")  # its names, epoch captured
 
 
 def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
@@ -139,10 +140,10 @@ class PruneEpochCheckpoints(keras.callbacks.Callback):
         if not self._keep:
             return
         by_epoch = {}
-        for path in tf.io.gfile.glob(f"{self._directory}/epoch-*.weights.h5"):
-            match = EPOCH_WEIGHTS_PATTERN.search(path)
+        for name in tf.io.gfile.listdir(self._directory):
+            match = EPOCH_WEIGHTS_PATTERN.fullmatch(name)
             if match:
-                by_epoch[int(match.group(1))] = path
+                by_epoch[int(match.group(1))] = f"{self._directory}/{name}"
         for epoch_number in sorted(by_epoch)[:-self._keep]:
             tf.io.gfile.remove(by_epoch[epoch_number])
 
@@ -160,8 +161,7 @@ def make_callbacks(settings: TrainConfig, data: PreprocessedData, steps_per_epoc
         # Two copies, so a kill in the middle of writing one resumes from the other.
         keras.callbacks.BackupAndRestore(backup_dir=f"{model_dir}/{BACKUP_DIR}", delete_checkpoint=False,
                                          double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(f"{model_dir}/{CHECKPOINTS_DIR}/epoch-{{epoch:03d}}.weights.h5",
-                                        save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(f"{model_dir}/{CHECKPOINTS_DIR}/{EPOCH_WEIGHTS_FILE}", save_weights_only=True),
         PruneEpochCheckpoints(f"{model_dir}/{CHECKPOINTS_DIR}", settings.keep_checkpoints),
     ]
     if settings.early_stopping_patience:
