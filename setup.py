@@ -23,7 +23,7 @@ REQUIRED_PACKAGES = [
 
 setuptools.setup(
     name="albert-pipelines",
-    version="0.1.0",
+    version="0.2.0"  # schemas.output_dirs.PROJECT_VERSION,
     description="Batch text classification: Beam + tf.Transform preprocessing, Keras encoders, Beam scoring.",
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["schemas", "schemas.*", "pipelines", "pipelines.*",

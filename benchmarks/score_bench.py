@@ -30,7 +30,7 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)  # run from a checkout: the project's packages without installing it
 
-from model.runtime_defaults import apply_tensorflow_defaults  # noqa: E402  (needs the path above)
+from schemas.runtime_defaults import apply_tensorflow_defaults  # noqa: E402  (needs the path above)
 
 apply_tensorflow_defaults()  # as the stages: before TensorFlow loads
 

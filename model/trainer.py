@@ -10,7 +10,7 @@ command again after a crash and it resumes from the last finished epoch.
 
 from __future__ import annotations
 
-from model.runtime_defaults import apply_tensorflow_defaults
+from schemas.runtime_defaults import apply_tensorflow_defaults
 
 apply_tensorflow_defaults()  # before TensorFlow loads: it reads them once
 

@@ -70,7 +70,7 @@ class SavedModelTextHandler(ModelHandler[str, PredictionResult, Any]):
         self._signature = signature
 
     def load_model(self):
-        from model.runtime_defaults import apply_tensorflow_defaults
+        from schemas.runtime_defaults import apply_tensorflow_defaults
 
         apply_tensorflow_defaults()  # a worker that has not loaded TensorFlow yet gets the stages' settings
         import tensorflow as tf

@@ -9,7 +9,7 @@ source), stats.json and config.json. See README.md for every flag.
 
 from __future__ import annotations
 
-from model.runtime_defaults import apply_tensorflow_defaults
+from schemas.runtime_defaults import apply_tensorflow_defaults
 
 apply_tensorflow_defaults()  # before TensorFlow loads: it reads them once
 

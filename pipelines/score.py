@@ -10,7 +10,7 @@ evaluation.json when the documents carry labels, and config.json. See README.md 
 
 from __future__ import annotations
 
-from model.runtime_defaults import apply_tensorflow_defaults
+from schemas.runtime_defaults import apply_tensorflow_defaults
 
 apply_tensorflow_defaults()  # before TensorFlow loads: it reads them once
 

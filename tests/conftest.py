@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from model.runtime_defaults import apply_tensorflow_defaults
+from schemas.runtime_defaults import apply_tensorflow_defaults
 
 apply_tensorflow_defaults()  # tests run TensorFlow as the stages do (loaded after this file)
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from model import runtime_defaults
+from schemas import runtime_defaults
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
