@@ -18,7 +18,8 @@ Runs the job's stages in order:
 
   --input PATTERN    corpus files (CSV, TSV, JSON Lines, Parquet, TFRecord, text dirs), local or
                      gs://; repeatable. Default: the job file's corpus.inputs.
-  --score-input PATTERN  documents to score; repeatable. Default: the training corpus.
+  --score-input PATTERN  documents to score; repeatable. Default: sample/holdout.jsonl (500
+                     documents no training run sees) for the sample, else the training corpus.
   --config JOB_YAML  the job file with every stage's settings. Default without --input:
                      sample/job.yaml (the sample corpus, sized for a few minutes on 2 cores).
   --work-dir DIR     where the stages write. Default: runs/sample, replaced on every run; any
@@ -61,6 +62,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$config" ] && [ ${#inputs[@]} -eq 0 ]; then
   config="sample/job.yaml"
+  [ ${#score_inputs[@]} -eq 0 ] && score_inputs=(--input sample/holdout.jsonl)
 fi
 if [ -z "$work_dir" ]; then
   work_dir="runs/sample"
@@ -68,10 +70,19 @@ if [ -z "$work_dir" ]; then
 fi
 config_flags=()
 [ -n "$config" ] && config_flags=(--config "$config")
-[ ${#score_inputs[@]} -eq 0 ] && score_inputs=(${inputs[@]+"${inputs[@]}"})
+scored_corpus="held-out"
+if [ ${#score_inputs[@]} -eq 0 ]; then
+  score_inputs=(${inputs[@]+"${inputs[@]}"})
+  scored_corpus="training"  # the documents scored are the ones the model was trained on
+fi
 
 source scripts/ensure_venv.sh
-quiet_logs() { grep -v -E '^(WARNING|INFO|I0000|W0000|E0000)|^[0-9-]+ [0-9:,]+ (INFO|WARNING)' >&2 || true; }
+# The stages log INFO lines (progress) and warnings to stderr; here only warnings and errors are shown.
+# TensorFlow's C++ side prints a few lines before its logging starts, which no setting silences:
+# CUDA probing on machines without a GPU, and oneDNN's notice that boolean ops use Eigen without AVX-512.
+# Those exact lines are dropped; every other warning or error line is kept.
+harmless='cuda_platform\.cc:[0-9]+\] failed call to cuInit|util\.cc:[0-9]+\] oneDNN supports DT_BOOL only|^WARNING: All log messages before absl::InitializeLog'
+quiet_logs() { grep -v -E "^(INFO|I0000)|^[0-9-]+ [0-9:,]+ INFO |$harmless" >&2 || true; }
 
 started=$(date +%s)
 echo "==> preprocess -> $work_dir/preprocessed"
@@ -88,4 +99,4 @@ echo "==> score -> $work_dir/predictions"
   ${score_inputs[@]+"${score_inputs[@]}"} --output-dir "$work_dir/predictions" \
   ${overwrite[@]+"${overwrite[@]}"} ${beam_flags[@]+"${beam_flags[@]}"} 2> >(quiet_logs)
 
-"$PYTHON" scripts/summarize_run.py "$work_dir" "$(( $(date +%s) - started ))"
+"$PYTHON" scripts/summarize_run.py "$work_dir" "$(( $(date +%s) - started ))" "$scored_corpus"

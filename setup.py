@@ -19,11 +19,12 @@ REQUIRED_PACKAGES = [
     "google-crc32c==1.9.0",
     "matplotlib==3.11.2",
     "tensorboard==2.21.0",
+    "scikit-learn==1.9.1",
 ]
 
 setuptools.setup(
     name="albert-pipelines",
-    version="0.2.0"  # schemas.output_dirs.PROJECT_VERSION,
+    version="0.2.0",  # the same as schemas.output_dirs.PROJECT_VERSION
     description="Batch text classification: Beam + tf.Transform preprocessing, Keras encoders, Beam scoring.",
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["schemas", "schemas.*", "pipelines", "pipelines.*",

@@ -84,6 +84,7 @@ def measure_direct(export_dir: str, input_path: str, batch_size: int, padding: s
     from pipelines.length_sort import length_sorted
     from pipelines.model_handler import read_export_metadata, signature_for
     from schemas.config import ScoreConfig
+    from schemas.export_contract import LABEL_OUTPUT
 
     serve = tf.saved_model.load(export_dir).signatures[signature_for(read_export_metadata(export_dir), padding)]
     serve(text=tf.constant(["warm up"]))
@@ -93,7 +94,7 @@ def measure_direct(export_dir: str, input_path: str, batch_size: int, padding: s
         texts = list(length_sorted(texts, batch_size * ScoreConfig.sort_window_batches))
     labels = []
     for i in range(0, len(texts), batch_size):
-        labels.append(serve(text=tf.constant(texts[i:i + batch_size]))["label"].numpy())
+        labels.append(serve(text=tf.constant(texts[i:i + batch_size]))[LABEL_OUTPUT].numpy())
     seconds = time.perf_counter() - started
     return {"docs": int(np.concatenate(labels).shape[0]), "seconds": seconds}
 

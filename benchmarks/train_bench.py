@@ -114,7 +114,7 @@ def measure_training(encoder: str, job, precision: str, jit_compile: bool, seq_l
     from model.classifier import build_classifier, build_encoder
     from model.classifier_head import ClassifierHead
     from model.inputs import without_autotuning
-    from model.trainer import make_optimizer
+    from model.optimization import make_optimizer
 
     keras.backend.clear_session()
     keras.mixed_precision.set_dtype_policy(PRECISION_POLICIES[precision])
@@ -164,7 +164,7 @@ def main(argv=None) -> None:
 
     import tensorflow as tf
 
-    from schemas.config import load_job_config
+    from schemas.config_loader import load_job_config
 
     job = load_job_config(args.config)
     peaks = {precision: measure_matmul_peak(precision) for precision in args.precisions}

@@ -178,7 +178,7 @@ class AlbertEncoder(keras.layers.Layer):
         self.built = True
 
     def call(self, token_ids, training=None):
-        seq_length = self._checked_length(token_ids)
+        token_ids, seq_length = self._checked_length(token_ids)
         padding_mask = ops.not_equal(token_ids, features.PAD_ID)  # (B, T)
 
         x = self.token_embedding(token_ids)  # (B, T, E)
@@ -198,20 +198,22 @@ class AlbertEncoder(keras.layers.Layer):
         return self.pooler(masked_mean(x, padding_mask))  # (B, H)
 
     def _checked_length(self, token_ids):
-        """T of `token_ids` (B, T), after making sure the position embeddings cover it."""
+        """(token_ids, T) of `token_ids` (B, T), once the position embeddings are known to cover T."""
         static_length = token_ids.shape[1]
         message = (f"Input sequences must be at most max_seq_length={self.max_seq_length} tokens long "
                    "(the size of the position embedding table); pad or truncate them when preprocessing.")
         if static_length is not None:
             if static_length > self.max_seq_length:
                 raise ValueError(f"{message} Received: sequence length {static_length}")
-            return static_length
-        # Length known only at run time (inside a traced graph): assert there. Under XLA, where
-        # asserts compile to nothing, the position slice below is then too short and adding it
-        # fails with a shape error, so a long input still never passes silently.
-        seq_length = ops.shape(token_ids)[1]
-        tf.debugging.assert_less_equal(seq_length, self.max_seq_length, message=message)
-        return seq_length
+            return token_ids, static_length
+        # Length known only at run time (inside a traced graph): assert there, and hand on ids that
+        # depend on the assertion, so that nothing computed from them (the position-embedding add
+        # above all, which fails on a long input with a shape error) can run before it. Under XLA,
+        # where asserts compile to nothing, that add's shape error still stops a long input.
+        check = tf.debugging.assert_less_equal(ops.shape(token_ids)[1], self.max_seq_length, message=message)
+        with tf.control_dependencies([check]):
+            token_ids = tf.identity(token_ids)
+        return token_ids, ops.shape(token_ids)[1]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.hidden_dim)

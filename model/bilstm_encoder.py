@@ -44,11 +44,12 @@ class BiLstmEncoder(keras.layers.Layer):
         training: bool. Whether dropout is active.
 
     Returns:
-        float tensor (B, 4 * lstm_units).
+        float tensor (B, output_dim): (B, 4 * lstm_units), or (B, 2 * projection_dim) without
+        LSTM layers.
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int = 128, projection_dim: int = 128,
-                 lstm_units: int = 128, num_lstm_layers: int = 2, dropout: float = 0.1, **kwargs):
+                 lstm_units: int = 128, num_lstm_layers: int = 1, dropout: float = 0.1, **kwargs):
         if num_lstm_layers < 0:
             raise ValueError(f"`num_lstm_layers` must not be negative. Received: num_lstm_layers={num_lstm_layers}")
         super().__init__(**kwargs)

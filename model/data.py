@@ -6,7 +6,9 @@ import dataclasses
 import json
 
 import tensorflow as tf
+import tensorflow_transform as tft
 
+from model.filesystem import join, read_text
 from schemas import features
 from schemas.errors import UserError
 
@@ -22,34 +24,32 @@ class PreprocessedData:
     eval_examples: int
     train_label_counts: dict[str, int]
     tokenizer: str
+    feature_spec: dict  # tf.io parsing spec of the model's inputs and labels in the TFRecords
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
 
     def files(self, split: str) -> list[str]:
-        return sorted(tf.io.gfile.glob(f"{self.data_dir}/{split}/*{features.TFRECORD_SUFFIX}"))
+        return sorted(tf.io.gfile.glob(join(self.data_dir, split, f"*{features.TFRECORD_SUFFIX}")))
 
     def token_vocabulary(self) -> list[str]:
         """Token strings in id order of the vocabulary file (without padding/OOV offsets)."""
-        path = f"{self.data_dir}/transform_fn/assets/{features.TOKEN_VOCABULARY}"
-        with tf.io.gfile.GFile(path) as f:
-            return [line.rstrip("\n") for line in f]
+        return _read_vocabulary(self.data_dir, features.TOKEN_VOCABULARY)
 
 
 def read_preprocessed(data_dir: str) -> PreprocessedData:
-    """Reads stats.json and the label vocabulary of a finished preprocessing run."""
+    """Reads stats.json, the label vocabulary and the feature spec of a finished preprocessing run."""
     data_dir = data_dir.rstrip("/")
-    if not data_dir or not tf.io.gfile.exists(f"{data_dir}/{features.SUCCESS_MARKER}"):
+    if not data_dir or not tf.io.gfile.exists(join(data_dir, features.SUCCESS_MARKER)):
         raise UserError(f"{data_dir or '--data-dir'} is not a finished preprocessing output "
                         f"(no {features.SUCCESS_MARKER}); run `python -m pipelines.preprocess` first.")
-    with tf.io.gfile.GFile(f"{data_dir}/{features.STATS_FILE}") as f:
-        stats = json.load(f)
-    label_path = f"{data_dir}/transform_fn/assets/{features.LABEL_VOCABULARY}"
-    with tf.io.gfile.GFile(label_path) as f:
-        label_names = tuple(line.rstrip("\n") for line in f)
+    stats = json.loads(read_text(join(data_dir, features.STATS_FILE)))
+    label_names = tuple(_read_vocabulary(data_dir, features.LABEL_VOCABULARY))
     if len(label_names) < 2:
         raise UserError(f"{data_dir} has {len(label_names)} label(s); a classifier needs at least 2.")
+    label_key = features.LABEL_MULTI_HOT if stats["multi_label"] else features.LABEL_ID
+    spec = tft.TFTransformOutput(data_dir).transformed_feature_spec()
     return PreprocessedData(
         data_dir=data_dir,
         vocab_size=stats["vocab_size"],
@@ -60,4 +60,13 @@ def read_preprocessed(data_dir: str) -> PreprocessedData:
         eval_examples=stats["eval"],
         train_label_counts=stats["labels"],
         tokenizer=stats["tokenizer"],
+        feature_spec={key: spec[key] for key in (features.TOKEN_IDS, label_key)},
     )
+
+
+def _read_vocabulary(data_dir: str, name: str) -> list[str]:
+    path = tft.TFTransformOutput(data_dir).vocabulary_file_by_name(name)
+    if path is None:
+        raise UserError(f"{data_dir} has no {name} vocabulary; is it a finished preprocessing output?")
+    lines = read_text(path).split("\n")  # not splitlines(): a token may hold other line breaks
+    return lines[:-1] if lines[-1:] == [""] else lines

@@ -20,17 +20,11 @@ def padding_multiple(max_seq_length: int) -> int:
 
 
 def _parse_batch(serialized: tf.Tensor, data: PreprocessedData):
-    spec = {
-        features.TOKEN_IDS: tf.io.FixedLenFeature([data.max_seq_length], tf.int64),
-    }
+    parsed = tf.io.parse_example(serialized, data.feature_spec)
     if data.multi_label:
-        spec[features.LABEL_MULTI_HOT] = tf.io.RaggedFeature(
-            tf.float32, value_key=f"{features.LABEL_MULTI_HOT}$ragged_values")
-    else:
-        spec[features.LABEL_ID] = tf.io.FixedLenFeature([], tf.int64)
-    parsed = tf.io.parse_example(serialized, spec)
-    if data.multi_label:
-        labels = parsed[features.LABEL_MULTI_HOT].to_tensor(shape=[None, data.num_labels])
+        labels = parsed[features.LABEL_MULTI_HOT]
+        if isinstance(labels, tf.RaggedTensor):  # how tf.Transform stores a ragged output
+            labels = labels.to_tensor(shape=[None, data.num_labels])
     else:
         labels = parsed[features.LABEL_ID]
     token_ids = trim_trailing_padding(parsed[features.TOKEN_IDS], padding_multiple(data.max_seq_length))
@@ -44,8 +38,10 @@ def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, trainin
     T is the batch's longest document rounded up (see `padding_multiple`); the encoders mask
     padding, so the width changes the cost of a step, not its result.
 
-    Training input reads shards in parallel, shuffles and repeats; evaluation input is read once in
-    file order, so predictions line up with labels.
+    Training input reads shards in parallel, shuffles and repeats (so `fit` needs `steps_per_epoch`);
+    evaluation input is read once in file order, so predictions line up with labels, and says how
+    many batches it holds: Keras stops at that count rather than running into the end of the data,
+    which it reports as "Your input ran out of data" on every `evaluate` and `predict`.
     """
     files = data.files(split)
     dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -56,8 +52,11 @@ def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, trainin
         cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=False)
+    if not training:
+        examples = data.eval_examples if split == features.EVAL_SPLIT else data.train_examples
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-examples // batch_size)))
     dataset = (dataset
-               .batch(batch_size, drop_remainder=False)
                .map(lambda serialized: _parse_batch(serialized, data), num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
     return dataset.with_options(without_autotuning())

@@ -6,20 +6,23 @@ imports ``pyplot`` nor changes the global backend, and nothing needs a display.
 Conventions: confusion matrices have rows = true label, columns = predicted label; cell colour is
 the row-normalized share (recall on the diagonal) and the cell text is the absolute count.
 Training-curve epochs are numbered from 1. Every function writes a PNG (creating missing parent
-folders) and returns the path it wrote, as a ``str``.
+folders) and returns the path it wrote, as a ``str``; paths may be on any filesystem TensorFlow
+knows (gs://...), since the PNG is rendered in memory and written with ``tf.io.gfile``.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from model.filesystem import write_bytes
 
 DPI = 120
 COLOR_MAP = "Blues"
@@ -308,7 +311,6 @@ def _new_figure(size: tuple[float, float]) -> Figure:
 
 
 def _save(figure: Figure, path) -> str:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, format="png", dpi=DPI, facecolor="white")
-    return os.fspath(path)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=DPI, facecolor="white")
+    return write_bytes(os.fspath(path), png.getvalue())

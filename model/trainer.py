@@ -2,10 +2,13 @@
 
     python -m model.trainer --data-dir out/prep --model-dir out/model [--encoder bilstm|albert]
 
-Writes to the model directory: checkpoints/ (weights of the last epochs, plus the state a killed
-run resumes from), logs/ (TensorBoard), history.csv, metrics.json, plots/*.png,
-export/<version>/ (the raw-text SavedModel), config.json and, last, _SUCCESS. Run the same
-command again after a crash and it resumes from the last finished epoch.
+Writes to the model directory: _STAGE.json and config.json first, then checkpoints/ (weights of
+the last epochs, plus the state a killed run resumes from), logs/ (TensorBoard), history.csv,
+metrics.json, plots/*.png, export/<version>/ (the raw-text SavedModel) and, last, _SUCCESS. Run
+the same command again after a crash and it resumes from the last finished epoch. Paths may be on
+any filesystem TensorFlow knows (gs://...).
+
+This module is the command line and the order of the steps; each step lives in its own module.
 """
 
 from __future__ import annotations
@@ -14,40 +17,32 @@ from schemas.runtime_defaults import apply_tensorflow_defaults
 
 apply_tensorflow_defaults()  # before TensorFlow loads: it reads them once
 
-import csv
 import functools
-import json
 import logging
 import math
-import re
 import time
 from typing import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from model import evaluation, plots
+from model import evaluation
+from model.callbacks import make_callbacks
 from model.classifier import build_classifier, build_encoder
 from model.classifier_head import ClassifierHead
 from model.data import PreprocessedData, read_preprocessed
 from model.export import export_model
+from model.filesystem import join, write_text
 from model.hardware import plan_hardware
+from model.history import read_history
 from model.inputs import make_dataset
-from model.schedule import WarmupCosineDecay
-from model.word_vectors import embedding_matrix
+from model.model_dir import check_model_dir, prepare_model_dir
+from model.optimization import class_weights, compile_model, make_optimizer  # noqa: F401  (make_optimizer: benchmarks)
+from model.reports import write_metrics, write_plots
+from model.word_vectors import load_word_vectors
 from schemas import cli, features
 from schemas.config import ENCODERS, JIT_COMPILE, MIXED_PRECISION, STRATEGIES, JobConfig, TrainConfig
 from schemas.errors import UserError
-
-CHECKPOINTS_DIR = "checkpoints"
-BACKUP_DIR = "checkpoints/resume"
-LOGS_DIR = "logs"
-PLOTS_DIR = "plots"
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.json"
-EPOCH_WEIGHTS_FILE = "epoch-{epoch:03d}.weights.h5"  # ModelCheckpoint's file name template
-EPOCH_WEIGHTS_PATTERN = re.compile(r"epoch-(\d+)\.weights\.h5")  # its names, epoch captured
 
 
 def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
@@ -60,129 +55,6 @@ def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
                           dropout=job.head.dropout, batch_norm=job.head.batch_norm,
                           activation="sigmoid" if data.multi_label else "softmax")
     return build_classifier(encoder, head)
-
-
-def make_optimizer(settings: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """AdamW on the warm-up + cosine schedule, global-norm clipping, no decay on biases/norms/embeddings."""
-    schedule = WarmupCosineDecay(settings.learning_rate, total_steps=total_steps,
-                                 warmup_steps=int(settings.warmup_fraction * total_steps))
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=settings.weight_decay,
-                                       global_clipnorm=settings.clip_norm or None)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings"])
-    return optimizer
-
-
-def compile_model(model: keras.Model, settings: TrainConfig, data: PreprocessedData, total_steps: int,
-                  jit_compile: bool = False) -> None:
-    if data.multi_label:
-        loss = keras.losses.BinaryCrossentropy()
-        metrics = [keras.metrics.BinaryAccuracy(threshold=settings.threshold, name="accuracy")]
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(optimizer=make_optimizer(settings, total_steps), loss=loss, metrics=metrics,
-                  jit_compile=jit_compile)
-
-
-def class_weights(data: PreprocessedData) -> dict[int, float]:
-    """Inverse-frequency weights, normalised so a balanced corpus gets 1.0 everywhere."""
-    total = sum(data.train_label_counts.values())
-    return {i: total / (data.num_labels * max(data.train_label_counts.get(name, 0), 1))
-            for i, name in enumerate(data.label_names)}
-
-
-def load_word_vectors(model: keras.Model, path: str, data: PreprocessedData) -> float:
-    """Copies pretrained vectors into the encoder's token embedding; returns the coverage."""
-    if data.tokenizer != "word":
-        raise UserError("--word-vectors needs a corpus preprocessed with --tokenizer word.")
-    encoder = model.get_layer(index=1)
-    embeddings = encoder.token_embedding.embeddings
-    matrix, coverage = embedding_matrix(path, data.token_vocabulary(), id_offset=1, vocab_size=data.vocab_size,
-                                        dim=int(embeddings.shape[-1]))
-    embeddings.assign(matrix)
-    return coverage
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Records training examples/s of each epoch (validation excluded) into the logs."""
-
-    def __init__(self, examples_per_epoch: int):
-        super().__init__()
-        self._examples = examples_per_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_test_begin(self, logs=None):
-        self._train_seconds = time.perf_counter() - getattr(self, "_started", time.perf_counter())
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            seconds = getattr(self, "_train_seconds", None) or (time.perf_counter() - self._started)
-            logs["examples_per_second"] = self._examples / seconds
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(
-                self.model.optimizer.learning_rate))
-
-
-class PruneEpochCheckpoints(keras.callbacks.Callback):
-    """Keeps only the `keep` most recent per-epoch weights files; `keep=0` keeps them all.
-
-    Each file holds the whole model (93 MB with a 60,000-word vocabulary). Runs after
-    ModelCheckpoint, so the epoch just saved always stays.
-    """
-
-    def __init__(self, directory: str, keep: int):
-        super().__init__()
-        self._directory = directory
-        self._keep = keep
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self._keep:
-            return
-        by_epoch = {}
-        for name in tf.io.gfile.listdir(self._directory):
-            match = EPOCH_WEIGHTS_PATTERN.fullmatch(name)
-            if match:
-                by_epoch[int(match.group(1))] = f"{self._directory}/{name}"
-        for epoch_number in sorted(by_epoch)[:-self._keep]:
-            tf.io.gfile.remove(by_epoch[epoch_number])
-
-
-def make_callbacks(settings: TrainConfig, data: PreprocessedData, steps_per_epoch: int) -> list:
-    model_dir = settings.model_dir
-    monitor, mode = ("val_loss", "min") if data.multi_label else ("val_accuracy", "max")
-    # Order matters for a run killed at an epoch end: logs first, then the resume state, then the
-    # per-epoch checkpoint, so a checkpoint on disk implies its epoch is logged and resumable.
-    callbacks = [
-        EpochTimer(steps_per_epoch * settings.batch_size),
-        keras.callbacks.CSVLogger(f"{model_dir}/{HISTORY_FILE}", append=True),
-        keras.callbacks.TensorBoard(log_dir=f"{model_dir}/{LOGS_DIR}"),
-        # Saves model and optimizer state after every epoch; a restarted run continues from there.
-        # Two copies, so a kill in the middle of writing one resumes from the other.
-        keras.callbacks.BackupAndRestore(backup_dir=f"{model_dir}/{BACKUP_DIR}", delete_checkpoint=False,
-                                         double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(f"{model_dir}/{CHECKPOINTS_DIR}/{EPOCH_WEIGHTS_FILE}", save_weights_only=True),
-        PruneEpochCheckpoints(f"{model_dir}/{CHECKPOINTS_DIR}", settings.keep_checkpoints),
-    ]
-    if settings.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, restore_best_weights=True,
-                                                       patience=settings.early_stopping_patience))
-    return callbacks
-
-
-def read_history(model_dir: str) -> dict[str, list[float]]:
-    """history.csv (all epochs, across resumed runs) as {metric: values per epoch}.
-
-    An epoch that a killed run logged but could not save is trained again on resume and logged
-    twice; the later row wins.
-    """
-    path = f"{model_dir}/{HISTORY_FILE}"
-    if not tf.io.gfile.exists(path):
-        return {}
-    with tf.io.gfile.GFile(path) as f:
-        rows = {int(row["epoch"]): row for row in csv.DictReader(f)}
-    epochs = [rows[epoch] for epoch in sorted(rows)]
-    return {key: [float(row[key]) for row in epochs] for key in epochs[0] if key != "epoch"} if epochs else {}
 
 
 def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig) -> dict:
@@ -199,44 +71,16 @@ def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig) 
     return metrics
 
 
-def write_plots(model_dir: str, metrics: dict, multi_label: bool) -> list[str]:
-    tf.io.gfile.makedirs(f"{model_dir}/{PLOTS_DIR}")
-    paths = []
-    if multi_label:
-        paths.append(plots.plot_multilabel_confusion(metrics["confusion_matrix"],
-                                                     f"{model_dir}/{PLOTS_DIR}/confusion_matrix.png"))
-    else:
-        paths.append(plots.plot_confusion_matrix(metrics["confusion_matrix"], metrics["label_names"],
-                                                 f"{model_dir}/{PLOTS_DIR}/confusion_matrix.png"))
-    history = read_history(model_dir)
-    if history:
-        paths.append(plots.plot_training_curves(history, f"{model_dir}/{PLOTS_DIR}/training_curves.png"))
-    return paths
-
-
-def prepare_model_dir(settings: TrainConfig) -> None:
-    """Refuses a finished model directory unless --overwrite (which starts over); resumes an unfinished one."""
-    model_dir = settings.model_dir
-    if not model_dir:
-        raise UserError("No model directory given: pass --model-dir DIR.")
-    if tf.io.gfile.exists(model_dir) and settings.overwrite:
-        tf.io.gfile.rmtree(model_dir)
-    elif tf.io.gfile.exists(f"{model_dir}/{features.SUCCESS_MARKER}"):
-        raise UserError(f"{model_dir} already holds a finished training run; pass --overwrite to replace it.")
-    tf.io.gfile.makedirs(model_dir)
-    if tf.io.gfile.exists(f"{model_dir}/{BACKUP_DIR}"):
-        logging.info("Found the state of an unfinished run in %s: resuming it.", model_dir)
-
-
 def train_and_evaluate(job: JobConfig) -> dict:
     """Fits, evaluates and exports; returns the metrics written to metrics.json."""
     settings = job.train
+    model_dir_decision = check_model_dir(job)  # before reading anything: refusals leave no trace
     data = read_preprocessed(settings.data_dir)
     if data.eval_examples == 0:
         raise UserError(f"{data.data_dir} has no eval examples; preprocess with --eval-fraction above 0.")
     if settings.class_weights and data.multi_label:
         raise UserError("--class-weights applies to single-label corpora only.")
-    prepare_model_dir(settings)
+    prepare_model_dir(job, model_dir_decision)
     hardware = plan_hardware(settings)
     keras.utils.set_random_seed(settings.seed)
 
@@ -247,14 +91,15 @@ def train_and_evaluate(job: JobConfig) -> dict:
     eval_dataset = make_dataset(data, features.EVAL_SPLIT, settings.batch_size, training=False)
     with hardware.strategy.scope():
         model = build_model(job, data)
-        compile_model(model, settings, data, total_steps, hardware.jit_compile)
+        compile_model(model, settings, data.multi_label, total_steps, hardware.jit_compile)
     coverage = load_word_vectors(model, settings.word_vectors, data) if settings.word_vectors else None
     logging.info("Training %s (%d parameters) for up to %d epochs of %d steps on %d examples.",
                  settings.encoder, model.count_params(), settings.epochs, steps_per_epoch, data.train_examples)
 
     started = time.perf_counter()
+    # The training input repeats forever, so each epoch is exactly `steps_per_epoch` batches.
     model.fit(train_dataset, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
-              validation_data=eval_dataset, callbacks=make_callbacks(settings, data, steps_per_epoch),
+              validation_data=eval_dataset, callbacks=make_callbacks(settings, data.multi_label, steps_per_epoch),
               class_weight=class_weights(data) if settings.class_weights else None,
               shuffle=False, verbose=2)  # the dataset shuffles itself
     train_seconds = time.perf_counter() - started
@@ -275,13 +120,10 @@ def train_and_evaluate(job: JobConfig) -> dict:
     export_path = export_model(model, data.data_dir, settings.model_dir, list(data.label_names), data.multi_label,
                                settings.threshold, config_json)
     metrics["export"] = export_path
-    with tf.io.gfile.GFile(f"{settings.model_dir}/{METRICS_FILE}", "w") as f:
-        f.write(json.dumps(metrics, indent=2) + "\n")
+    write_metrics(settings.model_dir, metrics)
     write_plots(settings.model_dir, metrics, data.multi_label)
-    with tf.io.gfile.GFile(f"{settings.model_dir}/{features.CONFIG_FILE}", "w") as f:
-        f.write(config_json)
-    with tf.io.gfile.GFile(f"{settings.model_dir}/{features.SUCCESS_MARKER}", "w") as f:
-        f.write("")
+    write_text(join(settings.model_dir, features.CONFIG_FILE), config_json)  # this run's, if it resumed another
+    write_text(join(settings.model_dir, features.SUCCESS_MARKER), "")
     logging.info("eval accuracy %.4f (majority baseline %s), macro-F1 %.4f; model exported to %s",
                  metrics["accuracy"], metrics.get("majority_baseline_accuracy"), metrics["macro_f1"], export_path)
     return metrics
@@ -313,7 +155,8 @@ def build_parser() -> cli.ArgumentParser:
     add("--threshold", "train.threshold", type=float, help="Multi-label decision threshold.")
     add("--word-vectors", "train.word_vectors", metavar="PATH", help="GloVe/word2vec text file.")
     add("--seed", "train.seed", type=int)
-    add("--overwrite", "train.overwrite", action="store_const", const=True)
+    add("--overwrite", "train.overwrite", action="store_const", const=True,
+        help="Replace this trainer's own finished (or unfinished) run in --model-dir; nothing else is ever deleted.")
     add("--lstm-units", "bilstm.lstm_units", type=int)
     add("--num-lstm-layers", "bilstm.num_lstm_layers", type=int)
     add("--hidden-dim", "albert.hidden_dim", type=int)

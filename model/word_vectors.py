@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from model.data import PreprocessedData
 from schemas.errors import UserError
 
 
@@ -42,3 +44,15 @@ def embedding_matrix(path: str, vocabulary: list[str], id_offset: int, vocab_siz
     logging.info("Word vectors: %d of %d vocabulary words found in %s (coverage %.1f%%).",
                  found, found + len(wanted), path, 100 * coverage)
     return matrix, coverage
+
+
+def load_word_vectors(model: keras.Model, path: str, data: PreprocessedData) -> float:
+    """Copies pretrained vectors into the classifier's encoder's token embedding; returns the coverage."""
+    if data.tokenizer != "word":
+        raise UserError("--word-vectors needs a corpus preprocessed with --tokenizer word.")
+    encoder = model.get_layer(index=1)  # after the token-ids input (model.classifier.build_classifier)
+    embeddings = encoder.token_embedding.embeddings
+    matrix, coverage = embedding_matrix(path, data.token_vocabulary(), id_offset=1, vocab_size=data.vocab_size,
+                                        dim=int(embeddings.shape[-1]))
+    embeddings.assign(matrix)
+    return coverage

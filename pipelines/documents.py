@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 from pipelines.formats import RawRecord, Rejection, excerpt, utf8_codec_ok
+from pipelines.visible_text import has_tokens
 from schemas import rejections
 from schemas.config import CorpusConfig
 
@@ -33,6 +34,8 @@ class _Invalid(Exception):
 
 
 def _as_string(value: Any, field: str, missing_reason: str, allow_numbers: bool) -> str:
+    """The field's text. Numbers: an integer is taken as its decimal string where `allow_numbers`
+    (labels, ids); booleans, floats, lists and mappings are `wrong_type` everywhere."""
     if value is None:
         raise _Invalid(missing_reason, f"field '{field}' is missing")
     if isinstance(value, bytes):
@@ -74,8 +77,9 @@ def to_document(record: RawRecord, config: CorpusConfig, require_label: bool = T
             raise _Invalid(rejections.MISSING_TEXT, f"field '{config.text_field}' is missing")
         text = _as_string(fields[config.text_field], config.text_field, rejections.MISSING_TEXT,
                           allow_numbers=False)
-        if not text.strip():
-            raise _Invalid(rejections.EMPTY_TEXT, f"field '{config.text_field}' is empty")
+        if not has_tokens(text):
+            raise _Invalid(rejections.EMPTY_TEXT,
+                           f"field '{config.text_field}' is empty or holds only invisible characters")
         label_value = fields.get(config.label_field)
         if require_label or not _is_blank(label_value):
             labels = _labels(label_value, config)

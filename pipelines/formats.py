@@ -1,4 +1,4 @@
-"""Record readers for each input format, over an open binary stream. No Beam here.
+"""Record readers for each input format, over an open (decompressed) binary stream. No pipeline here.
 
 Each reader yields `RawRecord`s (a field mapping and where it came from) or `Rejection`s for
 what could not be parsed. Bytes that are not valid UTF-8 are kept (as lone surrogates or raw
@@ -16,6 +16,7 @@ import os
 import struct
 from typing import Any, BinaryIO, Iterator, Union
 
+from pipelines.compression import is_compressed
 from schemas import rejections
 from schemas.errors import UserError
 
@@ -35,7 +36,6 @@ _EXTENSIONS = {
     ".txt": "textdirs",
     "": "textdirs",
 }
-_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".deflate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +68,10 @@ def excerpt(value: Any) -> str:
 
 
 def format_for_path(path: str) -> str:
-    """Infers the input format from a file name (compression suffixes ignored)."""
+    """Infers the input format from a file name (a compression suffix, as Beam knows them, ignored)."""
     name = path.rstrip("/")
-    for suffix in _COMPRESSION_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+    if is_compressed(name):
+        name = os.path.splitext(name)[0]
     extension = os.path.splitext(os.path.basename(name))[1].lower()
     if extension not in _EXTENSIONS:
         raise UserError(f"Cannot tell the format of {path} from its extension '{extension}'; "
@@ -146,6 +145,8 @@ def read_parquet(stream: BinaryIO, path: str) -> Iterator[ReadResult]:
     import pyarrow.parquet as pq
 
     try:
+        if not stream.seekable():  # Parquet's footer is at the end: a decompressed stream is read whole
+            stream = io.BytesIO(stream.read())
         parquet_file = pq.ParquetFile(stream)
         batches = parquet_file.iter_batches(batch_size=4096)
         row_index = 0

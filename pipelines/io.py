@@ -1,19 +1,21 @@
 """Edge transforms: finding and reading the corpus, writing rejected records.
 
 Files are listed when the job starts, so a pattern that matches nothing, or a file whose format
-cannot be told, is a one-line error before any worker starts.
+cannot be told, is a one-line error before any worker starts. Compressed files are read through
+`pipelines.compression`, so a damaged one keeps the records before the damage.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator
+import os
+from typing import Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import formats
+from pipelines import compression, formats
 from pipelines.formats import Rejection
 from schemas import features, rejections
 from schemas.config import CorpusConfig
@@ -25,9 +27,12 @@ def _is_directory(pattern: str) -> bool:
         return True
     if "://" in pattern:
         return False
-    import os
-
     return os.path.isdir(pattern)
+
+
+def text_dirs_directories(config: CorpusConfig) -> list[str]:
+    """The inputs that are text-dirs corpora: directories read as a whole (`<dir>/<label>/<document>`)."""
+    return [pattern for pattern in config.inputs if _is_directory(pattern)]
 
 
 def list_input_files(config: CorpusConfig) -> list[tuple[str, str]]:
@@ -54,24 +59,20 @@ def list_input_files(config: CorpusConfig) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-class _ReadFileDoFn(beam.DoFn):
-    def __init__(self, config: CorpusConfig):
-        self._config = config
-
-    def process(self, path_and_format: tuple[str, str]) -> Iterator[formats.ReadResult]:
-        path, input_format = path_and_format
+def read_file(path: str, input_format: str, config: CorpusConfig) -> Iterator[formats.ReadResult]:
+    """The records of one input file; a file that cannot be opened or read to its end adds an
+    `unreadable_file` rejection (after the records read before the damage)."""
+    try:
+        stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception as e:  # a file that vanished or cannot be opened is one rejected record
+        yield Rejection(rejections.UNREADABLE_FILE, path, f"cannot open: {str(e).splitlines()[0]}")
+        return
+    with compression.decompressed(stream, path) as stream:
         try:
-            stream = FileSystems.open(path, compression_type=CompressionTypes.AUTO)
-        except Exception as e:  # a file that vanished or cannot be opened is one rejected record
-            yield Rejection(rejections.UNREADABLE_FILE, path, f"cannot open: {str(e).splitlines()[0]}")
-            return
-        with stream:
-            try:
-                yield from formats.read_records(stream, path, input_format, self._config.text_field,
-                                                self._config.label_field)
-            except (OSError, EOFError, UnicodeError) as e:
-                # e.g. a truncated .gz: everything before the damage was already emitted.
-                yield Rejection(rejections.UNREADABLE_FILE, path, f"read failed: {e}")
+            yield from formats.read_records(stream, path, input_format, config.text_field, config.label_field)
+        except (OSError, EOFError, UnicodeError) as e:
+            # e.g. a truncated .gz: every record before the damage was already emitted.
+            yield Rejection(rejections.UNREADABLE_FILE, path, f"read failed: {e}")
 
 
 class ReadCorpus(beam.PTransform):
@@ -87,7 +88,7 @@ class ReadCorpus(beam.PTransform):
             pipeline
             | "ListFiles" >> beam.Create(files)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.ParDo(_ReadFileDoFn(self._config))
+            | "ReadFiles" >> beam.FlatMap(lambda listed, config: read_file(*listed, config), config=self._config)
         )
 
 
@@ -104,12 +105,3 @@ class WriteRejected(beam.PTransform):
             | "ToJson" >> beam.Map(Rejection.to_json)
             | "WriteJsonLines" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl")
         )
-
-
-def count_elements(pcoll: beam.PCollection, label: str) -> beam.PCollection[int]:
-    """A singleton PCollection holding the element count (0 for an empty input)."""
-    return pcoll | label >> beam.combiners.Count.Globally()
-
-
-def flatten(pcolls: Iterable[beam.PCollection], label: str) -> beam.PCollection:
-    return tuple(pcolls) | label >> beam.Flatten()

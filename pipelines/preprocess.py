@@ -4,7 +4,9 @@
 
 Writes to the output directory: transform_fn/ and transformed_metadata/ (tf.Transform's layout),
 train/ and eval/ (gzip TFRecord shards of tf.Example), rejected/ (JSON Lines with reason and
-source), stats.json and config.json. See README.md for every flag.
+source), stats.json, config.json, and the markers _STAGE.json and _SUCCESS (pipelines/outputs.py).
+A run without a training document ends with a UserError and leaves nothing finished. See
+README.md for every flag.
 """
 
 from __future__ import annotations
@@ -23,54 +25,32 @@ import apache_beam as beam
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.io.filesystems import FileSystems
-from tfx_bsl.public import tfxio
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from pipelines import cli, outputs
-from pipelines.io import ReadCorpus, WriteRejected
+from pipelines.io import ReadCorpus, WriteRejected, text_dirs_directories
 from pipelines.options import make_pipeline
 from pipelines.preprocessing_fn import preprocessing_fn
 from pipelines.stats import SummarizeCorpus
 from pipelines.transforms import (CountRejections, RejectUnknownLabels, SplitTrainEval, ToRecordBatches,
                                   ValidateDocuments)
 from schemas import config as config_lib
-from schemas import features
+from schemas import features, output_dirs
 from schemas.errors import UserError
 from schemas.raw_schema import RAW_ARROW_SCHEMA, raw_tensor_representations
 
 _PARTIAL_STATS = "stats.partial.json"
 
 
-class _EncodeExamplesDoFn(beam.DoFn):
-    """Transformed RecordBatches → serialized tf.Examples (the encoder is built once per worker)."""
-
-    def __init__(self, serialized_schema: bytes):
-        self._serialized_schema = serialized_schema
-
-    def setup(self):
-        from tensorflow_metadata.proto.v0 import schema_pb2
-
-        self._encoder = tfxio.RecordBatchToExamplesEncoder(schema_pb2.Schema.FromString(self._serialized_schema))
-
-    def process(self, transformed):
-        record_batch, _ = transformed
-        yield from self._encoder.encode(record_batch)
-
-
 class WriteExamples(beam.PTransform):
-    """Writes transformed RecordBatches as gzip TFRecord shards `<directory>/part-*.tfrecord.gz`."""
+    """Writes serialized tf.Examples as gzip TFRecord shards `<directory>/part-*.tfrecord.gz`."""
 
-    def __init__(self, directory: str, transformed_metadata):
+    def __init__(self, directory: str):
         super().__init__()
         self._prefix = FileSystems.join(directory, "part")
-        self._schema = transformed_metadata.dataset_metadata.schema.SerializeToString()
 
-    def expand(self, transformed):
-        return (
-            transformed
-            | "Encode" >> beam.ParDo(_EncodeExamplesDoFn(self._schema))
-            | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=features.TFRECORD_SUFFIX)
-        )
+    def expand(self, examples):
+        return examples | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=features.TFRECORD_SUFFIX)
 
 
 def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str) -> None:
@@ -93,20 +73,23 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_di
 
     train_batches = split.train | "BatchTrain" >> ToRecordBatches()
     eval_batches = eval_checked.documents | "BatchEval" >> ToRecordBatches()
-    (train_transformed, transformed_metadata), transform_fn = (
+    train_dataset, transform_fn = (
         (train_batches, raw_adapter)
         | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(transform, output_record_batches=True)
     )
-    eval_transformed, _ = (
+    eval_dataset = (
         ((eval_batches, raw_adapter), transform_fn)
         | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
     )
     _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
-    _ = train_transformed | "WriteTrain" >> WriteExamples(
-        FileSystems.join(output_dir, features.TRAIN_SPLIT), transformed_metadata)
-    _ = eval_transformed | "WriteEval" >> WriteExamples(
-        FileSystems.join(output_dir, features.EVAL_SPLIT), transformed_metadata)
+    _ = (train_dataset
+         | "EncodeTrain" >> tft_beam.EncodeTransformedDataset()
+         | "WriteTrain" >> WriteExamples(FileSystems.join(output_dir, features.TRAIN_SPLIT)))
+    _ = (eval_dataset
+         | "EncodeEval" >> tft_beam.EncodeTransformedDataset()
+         | "WriteEval" >> WriteExamples(FileSystems.join(output_dir, features.EVAL_SPLIT)))
 
+    (train_transformed, _), (eval_transformed, _) = train_dataset, eval_dataset
     all_transformed = (train_transformed, eval_transformed) | "AllTransformed" >> beam.Flatten()
     _ = (
         pipeline
@@ -127,20 +110,31 @@ def _vocabulary_size(output_dir: str, settings: config_lib.PreprocessConfig) -> 
 
 
 def finish_stats(output_dir: str, job: config_lib.JobConfig, wall_seconds: float) -> dict:
-    """Completes the in-pipeline summary with vocabulary facts, checks it reconciles, writes stats.json."""
+    """Completes the in-pipeline summary, checks it reconciles, writes stats.json.
+
+    Vocabulary facts are added only when there were training documents to learn them from.
+    """
     stats = outputs.take_json(FileSystems.join(output_dir, _PARTIAL_STATS))
     outputs.check_reconciles(stats["read"], accepted=stats["accepted"], rejected=stats["rejected"])
     settings = job.preprocess
     stats.update({
         "tokenizer": settings.tokenizer,
-        "vocab_size": _vocabulary_size(output_dir, settings),
         "max_seq_length": settings.max_seq_length,
         "multi_label": job.corpus.multi_label,
         "num_labels": len(stats["labels"]),
         "wall_seconds": round(wall_seconds, 2),
     })
+    if stats["train"]:
+        stats["vocab_size"] = _vocabulary_size(output_dir, settings)
     outputs.write_text(FileSystems.join(output_dir, features.STATS_FILE), json.dumps(stats, indent=2) + "\n")
     return stats
+
+
+def _why_nothing_to_train_on(stats: dict) -> str:
+    if stats["read"] == 0:
+        return "the input holds no records"
+    reasons = ", ".join(f"{reason} {count}" for reason, count in stats["rejected_by_reason"].items())
+    return f"{stats['read']} read, {stats['rejected']} rejected ({reasons})"
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -171,28 +165,32 @@ def build_parser() -> cli.ArgumentParser:
     add("--eval-fraction", "preprocess.eval_fraction", type=float, help="Share of documents for eval (0.1).")
     add("--no-lowercase", "preprocess.lowercase", action="store_const", const=False, help="Keep letter case.")
     add("--overwrite", "preprocess.overwrite", action="store_const", const=True,
-        help="Replace an output directory that holds a finished run.")
+        help="Replace a finished preprocessing output in --output-dir (nothing else is ever replaced).")
     return parser
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
     """Runs the stage; returns the stats written to stats.json."""
     job, options = cli.parse_job_args(build_parser(), argv)
+    corpus, settings = job.corpus, job.preprocess
     started = time.time()
-    with outputs.StagedOutputDir(job.preprocess.output_dir, job.preprocess.overwrite) as output:
+    with outputs.StagedOutputDir(settings.output_dir, settings.overwrite, output_dirs.PREPROCESS,
+                                 input_dirs=text_dirs_directories(corpus), input_patterns=corpus.inputs) as output:
         outputs.write_text(output.join(features.CONFIG_FILE), job.to_json())
         with make_pipeline(options) as pipeline, tft_beam.Context(temp_dir=output.join("tmp")):
             build_pipeline(pipeline, job, output.path)
         _delete_tree(output.join("tmp"))
         stats = finish_stats(output.path, job, time.time() - started)
+        if stats["train"] == 0:
+            # Nothing can be trained on this output: it must not look finished, and the final
+            # directory stays free for a corrected run. The rejections are kept for reading.
+            failed = output.keep_failed("no training documents")
+            raise UserError(f"No training documents: {_why_nothing_to_train_on(stats)}. Nothing was written to "
+                            f"{settings.output_dir}; the rejected records are in "
+                            f"{FileSystems.join(failed, features.REJECTED_DIR)}/.")
         output.commit()
     logging.info("read=%d accepted=%d (train=%d eval=%d) rejected=%d; outputs in %s", stats["read"],
-                 stats["accepted"], stats["train"], stats["eval"], stats["rejected"], job.preprocess.output_dir)
-    if stats["train"] == 0:
-        # The outputs are still written (they say why), but nothing can be trained on them.
-        reasons = ", ".join(f"{reason} {count}" for reason, count in stats["rejected_by_reason"].items())
-        raise UserError(f"No training documents: {stats['read']} read, {stats['rejected']} rejected ({reasons}). "
-                        f"See {FileSystems.join(job.preprocess.output_dir, features.REJECTED_DIR)}/.")
+                 stats["accepted"], stats["train"], stats["eval"], stats["rejected"], settings.output_dir)
     return stats
 
 

@@ -10,15 +10,20 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 import tensorflow_transform as tft
 
+from pipelines import visible_text
 from pipelines.wordpiece import learn_wordpiece
 from schemas import features
 from schemas.config import PreprocessConfig
 
 
 def normalize_text(text: tf.Tensor, lowercase: bool) -> tf.Tensor:
-    """Unicode NFKC (+ case folding), markup line breaks removed, punctuation set apart."""
+    """Invisible characters removed and separators made spaces (the rule validation applies, see
+    `pipelines.visible_text`), Unicode NFKC (+ case folding), markup line breaks removed,
+    punctuation set apart."""
+    text = tf.strings.regex_replace(text, visible_text.re2_class(visible_text.REMOVED), "")
+    text = tf.strings.regex_replace(text, visible_text.re2_class(visible_text.SPACES), " ")
     text = tf_text.case_fold_utf8(text) if lowercase else tf_text.normalize_utf8(text, "NFKC")
-    text = tf.strings.regex_replace(text, r"(?i)<br\s*/?>", " ")
+    text = tf.strings.regex_replace(text, visible_text.BR_TAG, " ")
     return tf.strings.regex_replace(text, r"([\pP\pS])", r" \1 ")
 
 

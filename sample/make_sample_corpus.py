@@ -11,6 +11,10 @@ end to end on a laptop.
 
 Usage:
     python sample/make_sample_corpus.py [--output sample/corpus.jsonl] [--seed 13] [--num-docs 2000]
+                                        [--id-prefix sample-]
+
+`sample/holdout.jsonl`, the documents `./run_pipeline.sh` scores, is a second draw that no
+training run sees: `--output sample/holdout.jsonl --seed 14 --num-docs 500 --id-prefix holdout-`.
 """
 
 import argparse
@@ -344,6 +348,8 @@ def parse_args(argv):
                         help="random seed (default: %(default)s)")
     parser.add_argument("--num-docs", type=int, default=DEFAULT_NUM_DOCS,
                         help="number of documents (default: %(default)s)")
+    parser.add_argument("--id-prefix", default=ID_PREFIX,
+                        help="prefix of the document ids (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.num_docs < 1:
         parser.error("--num-docs must be at least 1")
@@ -467,7 +473,7 @@ def document_text(label, second_topic, second_share, rng):
     return " ".join(sentences)
 
 
-def make_document(index, label, id_digits, rng):
+def make_document(index, label, id_digits, rng, id_prefix=ID_PREFIX):
     second_topic, second_share = None, 0.0
     if rng.random() < AMBIGUOUS_DOC_RATE:
         second_topic = other_label(label, rng)
@@ -475,15 +481,15 @@ def make_document(index, label, id_digits, rng):
     text = document_text(label, second_topic, second_share, rng)
     if rng.random() < LABEL_NOISE_RATE:
         label = other_label(label, rng)
-    return {"id": f"{ID_PREFIX}{index:0{id_digits}d}", "text": text, "label": label}
+    return {"id": f"{id_prefix}{index:0{id_digits}d}", "text": text, "label": label}
 
 
-def make_corpus(num_docs, seed):
+def make_corpus(num_docs, seed, id_prefix=ID_PREFIX):
     rng = random.Random(seed)
     id_digits = max(MIN_ID_DIGITS, len(str(num_docs)))
     labels = planned_labels(num_docs, rng)
     return [
-        make_document(index, label, id_digits, rng)
+        make_document(index, label, id_digits, rng, id_prefix)
         for index, label in enumerate(labels, start=1)
     ]
 
@@ -504,7 +510,7 @@ def label_counts(documents):
 
 def main(argv=None):
     args = parse_args(argv)
-    documents = make_corpus(args.num_docs, args.seed)
+    documents = make_corpus(args.num_docs, args.seed, args.id_prefix)
     write_jsonl(args.output, documents)
     per_label = ", ".join(f"{label}={count}" for label, count in label_counts(documents).items())
     print(f"wrote {len(documents)} documents to {args.output} ({per_label})")

@@ -6,12 +6,13 @@ Beam-free, so the trainer (which never imports Beam) uses it as the pipelines do
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Callable, Sequence
 
-from schemas.config import JobConfig, load_job_config
+from schemas.config import JobConfig
+from schemas.config_loader import load_job_config
 from schemas.errors import UserError
+from schemas.logs import configure_logging
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -39,7 +40,7 @@ def resolve_job(parsed: argparse.Namespace) -> JobConfig:
 
 def run_main(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> None:
     """Runs an entry point; a UserError ends it with one line on stderr and exit status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         main(argv)
     except UserError as e:

@@ -7,13 +7,6 @@ Nothing else in the project spells these strings: import them from here.
 TEXT = "text"
 LABEL = "label"
 
-# --- Document bookkeeping, carried beside the features but never fed to the model. ---
-DOC_ID = "id"
-SOURCE = "source"
-REASON = "reason"
-DETAIL = "detail"
-RECORD = "record"
-
 # --- Transformed features, as written to the TFRecords. ---
 TOKEN_IDS = "token_ids"  # int64 [max_seq_length], PAD_ID after the last token
 LABEL_ID = "label_id"  # int64 scalar (single-label tasks)
@@ -26,7 +19,7 @@ PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 WORDPIECE_SUFFIX = "##"
 
-# --- Vocabulary asset names inside transform_fn/assets/. ---
+# --- Vocabulary names in transform_fn/: `TFTransformOutput.vocabulary_file_by_name(NAME)`. ---
 TOKEN_VOCABULARY = "token_vocabulary"
 LABEL_VOCABULARY = "label_vocabulary"
 
@@ -40,7 +33,3 @@ SUCCESS_MARKER = "_SUCCESS"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
 TOKENIZERS = ("word", "wordpiece")
-
-# Signatures of the raw-text export: batches padded to their longest document, or to max_seq_length.
-DYNAMIC_SIGNATURE = "serving_default"
-FIXED_LENGTH_SIGNATURE = "serving_fixed_length"

@@ -11,7 +11,8 @@ def read_json(path: str) -> dict:
         return json.load(f)
 
 
-def main(work_dir: str, seconds: str) -> None:
+def main(work_dir: str, seconds: str, scored_corpus: str = "held-out") -> None:
+    """`scored_corpus` is "training" when the scored documents are the training corpus itself."""
     stats = read_json(FileSystems.join(work_dir, "preprocessed", "stats.json"))
     metrics = read_json(FileSystems.join(work_dir, "model", "metrics.json"))
     print(f"\nDone in {seconds}s.")
@@ -30,7 +31,9 @@ def main(work_dir: str, seconds: str) -> None:
     evaluation = summary.get("evaluation")
     print(f"  score: {summary['read']} documents read, {summary['scored']} scored, {summary['rejected']} rejected, "
           f"{summary['docs_per_second']} docs/s"
-          + (f"; accuracy on their labels {evaluation['accuracy']:.3f}" if evaluation else ""))
+          + (f"; accuracy on their labels {evaluation['accuracy']:.3f}" if evaluation else "")
+          + (" (the model trained on most of these documents: score held-out ones with --score-input)"
+             if evaluation and scored_corpus == "training" else ""))
     print(f"  predictions: {FileSystems.join(work_dir, 'predictions')}/predictions-*")
 
 

@@ -44,8 +44,11 @@ def test_preprocess_bench_compares_the_pipeline_with_the_plain_python_floor(tiny
     table = run_benchmark("preprocess_bench.py", "--input", str(tiny_dataset / "train.parquet"), "--num-docs", "100",
                           "--json-out", str(out))
     result = json.loads(out.read_text())
-    assert "pipeline / baseline throughput" in table
-    assert result["num_docs"] == 100 and result["ratio"] > 0
+    assert f"pipeline / baseline throughput: {result['ratio']:.2f}x" in table
+    pipeline, baseline = result["rows"]["pipeline (word)"], result["rows"]["plain Python baseline"]
+    assert result["num_docs"] == pipeline["docs"] == baseline["docs"] == 100
+    expected_ratio = pipeline["docs_per_second"] / baseline["docs_per_second"]
+    assert result["ratio"] == pytest.approx(expected_ratio, rel=1e-2, abs=1e-3)  # rounded to 3 decimals
 
 
 def test_train_bench_reports_examples_per_second_and_mfu_for_each_encoder(tiny_dataset, tmp_path):
@@ -67,8 +70,12 @@ def test_score_bench_compares_the_pipeline_with_direct_calls_and_fixed_padding(t
     table = run_benchmark("score_bench.py", "--input", str(tiny_dataset / "test.parquet"), "--model", tiny_export,
                           "--padding-baseline", "--json-out", str(out))
     result = json.loads(out.read_text())
-    assert "pipeline / direct throughput" in table
-    assert result["docs"] == 64 and result["ratio"] > 0
+    assert f"pipeline / direct throughput: {result['ratio']:.2f}x" in table
+    docs_per_second = {name: row["docs_per_second"] for name, row in result["rows"].items()}
+    assert result["docs"] == 64
+    assert result["ratio"] == pytest.approx(
+        docs_per_second["scoring pipeline"] / docs_per_second["direct export calls (ceiling)"],
+        rel=1e-2, abs=1e-3)  # rounded to 3 decimals
     assert set(result["padding_speedup"]) == {"pipeline", "direct", "pipeline model calls"}
     assert all(result["rows"][name]["model_call_seconds"] > 0
                for name in ("scoring pipeline", "pipeline, --padding max_length"))
@@ -81,7 +88,11 @@ def test_quality_bench_runs_the_real_commands_beside_the_tfidf_baseline(tiny_dat
     result = json.loads(out.read_text())
     assert "TF-IDF 1-2-gram + LR (baseline)" in table
     assert result["test_documents"] == 64
-    assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["test_macro_f1"] <= 1
+    # The reported accuracy is the scorer's, over the predictions it wrote for the 64 test documents.
+    rows = [json.loads(line) for path in (tmp_path / "work" / tiny_dataset.name / "scored").glob("predictions-*.jsonl")
+            for line in path.read_text().splitlines()]
+    assert len(rows) == 64
+    assert result["test_accuracy"] == pytest.approx(sum(r["label"] == r["true_label"] for r in rows) / 64)
     # The three topics use disjoint words: the baseline separates them.
     assert result["baseline"]["accuracy"] > 0.9
     assert set(result["seconds"]) == {"preprocess", "train", "score test"}

@@ -1,4 +1,9 @@
-"""Fixtures for the model tests: tiny preprocessed corpora and tiny model configurations."""
+"""Fixtures for the model tests: tiny preprocessed corpora and tiny model configurations.
+
+The corpora are preprocessed by the preprocessing command in a subprocess, as a user would run
+it: the model tests never import `pipelines` (nor Beam). Building one costs a Beam run, so only
+`slow` tests use them, and each is built once per session.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,7 @@ import json
 
 import pytest
 
-from pipelines import preprocess
-from tests.conftest import make_documents, write_corpus
+from tests.conftest import make_documents, run_cli, write_corpus
 
 TINY_MODEL_YAML = """
 bilstm:
@@ -32,9 +36,12 @@ train:
 
 
 def preprocessed_corpus(directory, documents, *extra: str) -> str:
+    """`python -m pipelines.preprocess` over `documents`; its output directory."""
     output = directory / "prep"
-    preprocess.run(["--input", write_corpus(documents, directory / "raw", "jsonl"), "--output-dir", str(output),
-                    "--max-seq-length", "16", "--min-frequency", "1", "--eval-fraction", "0.3", *extra])
+    result = run_cli("pipelines.preprocess", "--input", write_corpus(documents, directory / "raw", "jsonl"),
+                     "--output-dir", str(output), "--max-seq-length", "16", "--min-frequency", "1",
+                     "--eval-fraction", "0.3", *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
     return str(output)
 
 

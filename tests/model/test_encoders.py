@@ -1,5 +1,8 @@
 """Encoders and head: shapes, padding invariance, config and save/load round-trips, sharing, training."""
 
+import dataclasses
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from model.bilstm_encoder import BiLstmEncoder
 from model.classifier import ENCODERS, build_classifier, build_encoder
 from model.classifier_head import ClassifierHead
 from schemas import features
+from schemas.config import AlbertConfig, BiLstmConfig
 
 VOCAB_SIZE = 20
 SEQ_LENGTH = 6
@@ -108,6 +112,28 @@ def test_albert_rejects_long_inputs_whose_length_is_known_only_at_run_time():
     assert tuple(traced(pad_to(TOKENS, SEQ_LENGTH)).shape) == (3, encoder.output_dim)
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_seq_length=6"):
         traced(np.ones((2, SEQ_LENGTH + 1), dtype="int64"))
+
+
+def depends_on_an_assertion(op: tf.Operation) -> bool:
+    """Whether `op` can run only after an Assert op: one is among its data or control inputs, transitively."""
+    seen, pending = set(), [op]
+    while pending:
+        current = pending.pop()
+        if current.type == "Assert":
+            return True
+        if current.name not in seen:
+            seen.add(current.name)
+            pending.extend([t.op for t in current.inputs] + list(current.control_inputs))
+    return False
+
+
+def test_albert_computes_nothing_before_its_run_time_length_check():
+    # Ordering, not a race that load could win: every add (the position-embedding add among them)
+    # waits for the length check, which a traced function would otherwise run whenever it likes.
+    encoder = tiny_albert()
+    graph = tf.function(encoder).get_concrete_function(tf.TensorSpec((None, None), tf.int64)).graph
+    adds = [op for op in graph.get_operations() if op.type == "AddV2"]
+    assert adds and all(depends_on_an_assertion(op) for op in adds)
 
 
 @pytest.mark.parametrize("layer_factory", [
@@ -216,3 +242,10 @@ def test_build_encoder_builds_each_named_encoder():
 def test_build_encoder_rejects_an_unknown_name():
     with pytest.raises(ValueError, match="Received: name='transformer'"):
         build_encoder("transformer", VOCAB_SIZE, SEQ_LENGTH)
+
+
+@pytest.mark.parametrize("encoder_class, config_class", [(BiLstmEncoder, BiLstmConfig), (AlbertEncoder, AlbertConfig)])
+def test_encoder_defaults_are_the_job_configs_defaults(encoder_class, config_class):
+    parameters = inspect.signature(encoder_class).parameters
+    for field in dataclasses.fields(config_class):
+        assert parameters[field.name].default == field.default, field.name

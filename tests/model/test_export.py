@@ -19,9 +19,8 @@ from model.classifier_head import ClassifierHead
 from model.data import read_preprocessed
 from model.export import export_model, latest_export
 from model.padding import trim_trailing_padding
+from schemas import export_contract as contract
 from schemas import features
-
-pytestmark = pytest.mark.slow
 
 TEXTS_OF_EVERY_LENGTH = ["", "   ", "goal", "team " * 40 + "win",  # empty, blank, one word, over max_seq_length
                          "Bank profit and market shares grow this week.", "x", "the lab data"]
@@ -54,6 +53,7 @@ def serve_in_fresh_process(export_dir: str, texts: list[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder_name", ["bilstm", "albert"])
 def test_export_serves_raw_text_with_the_models_probabilities_after_the_data_is_gone(
         tmp_path, multiclass_data, encoder_name):
@@ -74,10 +74,16 @@ def test_export_serves_raw_text_with_the_models_probabilities_after_the_data_is_
     assert served["label"] == [data.label_names[i] for i in np.argmax(expected, axis=1)]
     np.testing.assert_allclose(served["score"], expected.max(axis=1), atol=1e-5)
     assert latest_export(str(tmp_path / "m")) == export_dir and export_dir.endswith("/export/7")
-    with open(os.path.join(export_dir, "assets.extra", "labels.txt")) as f:
+    with open(os.path.join(export_dir, contract.LABELS_FILE)) as f:
         assert tuple(f.read().split()) == data.label_names
+    with open(os.path.join(export_dir, contract.EXPORT_METADATA)) as f:
+        metadata = json.load(f)
+    assert metadata[contract.METADATA_VERSION] == "7"  # a string: the version every prediction carries
+    assert metadata[contract.METADATA_LABEL_NAMES] == list(data.label_names)
+    assert metadata[contract.METADATA_MULTI_LABEL] is False
 
 
+@pytest.mark.slow
 def test_multilabel_export_returns_the_labels_over_the_threshold(tmp_path, multilabel_data):
     data = read_preprocessed(multilabel_data)
     model = untrained_classifier(data, "bilstm", multi_label=True)
@@ -86,9 +92,10 @@ def test_multilabel_export_returns_the_labels_over_the_threshold(tmp_path, multi
     served = serve_in_fresh_process(export_dir, TEXTS)
     for probabilities, labels in zip(served["probabilities"], served["labels"]):
         expected = [name for name, p in zip(data.label_names, probabilities) if p >= 0.5]
-        assert (labels.split(",") if labels else []) == expected
+        assert (labels.split(contract.LABEL_SEPARATOR) if labels else []) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder_name", ["bilstm", "albert"])
 def test_dynamic_and_fixed_length_signatures_agree_on_texts_of_every_length(tmp_path, multiclass_data, encoder_name):
     data = read_preprocessed(multiclass_data)
@@ -98,14 +105,27 @@ def test_dynamic_and_fixed_length_signatures_agree_on_texts_of_every_length(tmp_
     signatures = tf.saved_model.load(export_dir).signatures
 
     for texts in (TEXTS_OF_EVERY_LENGTH, ["", "  "], ["goal", "x"]):  # mixed; no token at all; short only
-        dynamic = signatures[features.DYNAMIC_SIGNATURE](text=tf.constant(texts))
-        fixed = signatures[features.FIXED_LENGTH_SIGNATURE](text=tf.constant(texts))
+        dynamic = signatures[contract.DYNAMIC_SIGNATURE](text=tf.constant(texts))
+        fixed = signatures[contract.FIXED_LENGTH_SIGNATURE](text=tf.constant(texts))
         np.testing.assert_allclose(dynamic["probabilities"].numpy(), fixed["probabilities"].numpy(), atol=1e-5)
         assert dynamic["label"].numpy().tolist() == fixed["label"].numpy().tolist()
         np.testing.assert_allclose(dynamic["score"].numpy(), fixed["score"].numpy(), atol=1e-5)
-    with open(os.path.join(export_dir, "assets.extra", "export.json")) as f:
-        assert json.load(f)["signatures"] == {
-            "longest": features.DYNAMIC_SIGNATURE, "max_length": features.FIXED_LENGTH_SIGNATURE}
+    with open(os.path.join(export_dir, contract.EXPORT_METADATA)) as f:
+        assert json.load(f)[contract.METADATA_SIGNATURES] == {
+            "longest": contract.DYNAMIC_SIGNATURE, "max_length": contract.FIXED_LENGTH_SIGNATURE}
+
+
+def test_export_version_must_be_digits(tmp_path):
+    with pytest.raises(ValueError, match="Received: version='v2'"):
+        export_model(None, "unused", str(tmp_path), ["a", "b"], multi_label=False, threshold=0.5, config_json="{}",
+                     version="v2")
+
+
+def test_latest_export_is_the_highest_version_number(tmp_path):
+    for name in ("9", "10", ".staging-11", "notes"):
+        (tmp_path / "export" / name).mkdir(parents=True)
+    assert latest_export(str(tmp_path)) == f"{tmp_path}/export/10"
+    assert latest_export(str(tmp_path / "elsewhere")) is None
 
 
 def test_trimming_keeps_every_column_up_to_the_batchs_last_token():

@@ -92,6 +92,7 @@ def test_word_vectors_of_the_wrong_width_are_a_user_error(tmp_path):
         embedding_matrix(str(vectors), ["team"], id_offset=1, vocab_size=4, dim=2)
 
 
+@pytest.mark.slow  # reads a preprocessed corpus
 def test_eval_input_yields_every_example_once_cut_to_its_batchs_longest_document(multiclass_data):
     data = read_preprocessed(multiclass_data)
     batches = list(make_dataset(data, features.EVAL_SPLIT, batch_size=7, training=False))
@@ -108,12 +109,14 @@ def test_eval_input_yields_every_example_once_cut_to_its_batchs_longest_document
     assert set(labels.tolist()) <= set(range(data.num_labels))
 
 
+@pytest.mark.slow  # reads a preprocessed corpus
 def test_input_runs_without_the_autotuning_thread_that_delays_each_epoch(multiclass_data):
     data = read_preprocessed(multiclass_data)
     for split, training in ((features.TRAIN_SPLIT, True), (features.EVAL_SPLIT, False)):
         assert make_dataset(data, split, batch_size=4, training=training).options().autotune.enabled is False
 
 
+@pytest.mark.slow  # reads a preprocessed corpus
 def test_multilabel_input_yields_dense_multi_hot_rows(multilabel_data):
     data = read_preprocessed(multilabel_data)
     _, labels = next(iter(make_dataset(data, features.TRAIN_SPLIT, batch_size=5, training=True)))

@@ -68,8 +68,16 @@ def test_valid_utf8_bytes_are_decoded():
     assert result.labels == ("pos",)
 
 
-def test_integer_label_is_accepted_as_a_string():
+def test_integer_label_is_accepted_as_its_decimal_string():
     assert validate(text="t", label=3).labels == ("3",)
+    assert validate(text="t", label=-7).labels == ("-7",)
+
+
+@pytest.mark.parametrize("label", [True, False, 7.0, 2.5, ["7"], {"name": "7"}])
+def test_labels_that_are_not_strings_or_integers_are_wrong_type(label):
+    # The one rule for numbers: an integer is its decimal string; booleans, floats, lists and
+    # mappings are refused, so `true` never silently becomes a label "True".
+    assert rejection_reason(validate(text="t", label=label)) == rejections.WRONG_TYPE
 
 
 def test_label_is_stripped_of_surrounding_whitespace():
@@ -97,6 +105,12 @@ def test_custom_text_and_label_fields_are_used():
     pytest.param({"text": "", "label": "pos"}, rejections.EMPTY_TEXT, id="text_empty"),
     pytest.param({"text": "   \n\t", "label": "pos"}, rejections.EMPTY_TEXT, id="text_whitespace_only"),
     pytest.param({"text": b"  ", "label": "pos"}, rejections.EMPTY_TEXT, id="text_whitespace_bytes"),
+    pytest.param({"text": "\u200b", "label": "pos"}, rejections.EMPTY_TEXT, id="text_zero_width_space"),
+    pytest.param({"text": "\u200e\u200f \u200b", "label": "pos"}, rejections.EMPTY_TEXT, id="text_direction_marks"),
+    pytest.param({"text": "\ufeff\u2060\u00ad", "label": "pos"}, rejections.EMPTY_TEXT, id="text_bom_joiner_soft_hyphen"),
+    pytest.param({"text": "\x00\x1f\u3000\u2028", "label": "pos"}, rejections.EMPTY_TEXT, id="text_controls_and_separators"),
+    pytest.param({"text": "\ufe0f\u3164", "label": "pos"}, rejections.EMPTY_TEXT, id="text_default_ignorables"),
+    pytest.param({"text": "<br />\u200b<BR>", "label": "pos"}, rejections.EMPTY_TEXT, id="text_only_line_break_tags"),
     pytest.param({"text": 12, "label": "pos"}, rejections.WRONG_TYPE, id="text_int"),
     pytest.param({"text": 1.5, "label": "pos"}, rejections.WRONG_TYPE, id="text_float"),
     pytest.param({"text": True, "label": "pos"}, rejections.WRONG_TYPE, id="text_bool"),
@@ -107,6 +121,16 @@ def test_custom_text_and_label_fields_are_used():
 ])
 def test_bad_text_is_rejected_with_its_reason(fields, reason):
     assert rejection_reason(validate(**fields)) == reason
+
+
+@pytest.mark.parametrize("text", ["a\u200b", "\u200e\u05e9\u05dc\u05d5\u05dd", "\u4e2d", "\U0001F600", "<br>x"])
+def test_text_with_one_visible_character_among_invisible_ones_is_accepted(text):
+    assert validate(text=text, label="pos").text == text
+
+
+@pytest.mark.parametrize("require_label", [True, False], ids=["preprocessing", "scoring"])
+def test_invisible_text_is_rejected_as_empty_by_both_stages(require_label):
+    assert rejection_reason(validate(require_label=require_label, text="\u200b\u200e\u200f")) == rejections.EMPTY_TEXT
 
 
 def test_text_problems_are_reported_before_label_problems():

@@ -11,7 +11,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import score
+from pipelines import scoring
 from pipelines.documents import Document
 from pipelines.length_sort import SortByLength, _SortWindowsDoFn, length_sorted, text_length
 from pipelines.model_handler import SavedModelTextHandler, read_export_metadata
@@ -39,6 +39,7 @@ def test_each_window_comes_out_sorted_by_length_with_every_element_once():
     assert list(length_sorted(texts, window_size=8)) == emitted  # the helper benchmarks use gives the same order
 
 
+@pytest.mark.slow
 def test_sort_by_length_in_a_pipeline_loses_and_duplicates_nothing():
     texts = texts_of_random_lengths(50) + ["same"] * 3  # duplicates stay three
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
@@ -66,15 +67,15 @@ class _RecordingHandler(SavedModelTextHandler):
 @pytest.mark.slow
 def test_batches_reaching_the_model_hold_consecutive_lengths(tmp_path, monkeypatch, tiny_export):
     record_path = tmp_path / "batches.jsonl"
-    monkeypatch.setattr(score, "SavedModelTextHandler", functools.partial(_RecordingHandler,
-                                                                          record_path=str(record_path)))
+    monkeypatch.setattr(scoring, "SavedModelTextHandler", functools.partial(_RecordingHandler,
+                                                                            record_path=str(record_path)))
     texts = texts_of_random_lengths(62)
     documents = [Document(id=f"d{i}", text=text, labels=(), source=f"f:{i}") for i, text in enumerate(texts)]
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
         scored = (pipeline | beam.Create(documents)
-                  | score.ScoreDocuments(tiny_export, read_export_metadata(tiny_export), batch_size=4,
-                                         id_from_source=False, label_separator=",", padding="longest",
-                                         sort_window_batches=32))  # one window holds every document
+                  | scoring.ScoreDocuments(tiny_export, read_export_metadata(tiny_export), batch_size=4,
+                                           id_from_source=False, padding="longest",
+                                           sort_window_batches=32))  # one window holds every document
         assert_that(scored["predictions"] | beam.Map(lambda row: row["id"]), equal_to([d.id for d in documents]))
 
     batches = sorted((json.loads(line) for line in record_path.read_text().splitlines()), key=min)

@@ -1,4 +1,7 @@
-"""The tf.Transform `preprocessing_fn`, analyzed and applied by tf.Transform on a handful of documents."""
+"""The tf.Transform `preprocessing_fn`, analyzed and applied by tf.Transform on a handful of documents.
+
+Every test here shares one of three module-scoped tf.Transform runs (word, multi-label, wordpiece).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipelines.preprocessing_fn import preprocessing_fn, split_words
+from pipelines.preprocessing_fn import preprocessing_fn
 from schemas import features
 from schemas.config import PreprocessConfig
+
+pytestmark = pytest.mark.slow
 
 # --- Helpers -----------------------------------------------------------------------------------
 
@@ -133,9 +138,9 @@ def oov_range(run: TransformRun) -> range:
 
 
 def test_token_vocabulary_is_a_named_asset_of_the_transform_fn(word_run):
-    path = os.path.join(word_run.output_dir, "transform_fn", "assets", features.TOKEN_VOCABULARY)
+    path = word_run.output.vocabulary_file_by_name(features.TOKEN_VOCABULARY)
     assert os.path.isfile(path)
-    assert word_run.output.vocabulary_file_by_name(features.TOKEN_VOCABULARY) == path
+    assert path.startswith(os.path.join(word_run.output_dir, "transform_fn", ""))  # travels with transform_fn/
     with open(path, encoding="utf-8") as f:
         assert f.read().splitlines() == word_run.vocabulary()
 
@@ -213,16 +218,6 @@ def test_html_line_breaks_are_removed(word_run):
     rows = word_run.transform(["cat<br />dog", "cat<br/>dog", "cat<BR>dog"])
     assert [row[features.TOKEN_IDS][:3] for row in rows] == [[cat, dog, 0]] * 3
     assert [row[features.SEQUENCE_LENGTH] for row in rows] == [2, 2, 2]
-
-
-def test_without_lowercasing_case_is_kept_and_nfkc_still_applies():
-    words = split_words(tf.constant(["\uff28\uff45\uff4c\uff4c\uff4f World.", "cat<br />dog"]), lowercase=False)
-    assert words.to_list() == [[b"Hello", b"World", b"."], [b"cat", b"dog"]]
-
-
-def test_html_line_breaks_are_removed_in_any_case_without_lowercasing():
-    words = split_words(tf.constant(["cat<BR />dog", "cat<Br>dog"]), lowercase=False)
-    assert words.to_list() == [[b"cat", b"dog"], [b"cat", b"dog"]]
 
 
 def test_label_ids_are_indices_in_the_label_vocabulary(word_run):
@@ -315,8 +310,7 @@ def test_wordpiece_vocabulary_asset_starts_with_pad_then_unk(wordpiece_run):
     vocabulary = wordpiece_run.vocabulary()
     assert vocabulary[:2] == [features.PAD_TOKEN, features.UNK_TOKEN]
     assert len(set(vocabulary)) == len(vocabulary)
-    assert os.path.isfile(os.path.join(wordpiece_run.output_dir, "transform_fn", "assets",
-                                       features.TOKEN_VOCABULARY))
+    assert os.path.isfile(wordpiece_run.output.vocabulary_file_by_name(features.TOKEN_VOCABULARY))
 
 
 def test_known_words_map_to_their_wordpiece_vocabulary_id(wordpiece_run):
@@ -371,7 +365,6 @@ print(json.dumps({name: value.numpy().tolist() for name, value in out.items()}))
 """
 
 
-@pytest.mark.slow
 def test_saved_wordpiece_transform_fn_gives_the_same_ids_in_a_fresh_process(wordpiece_run, tmp_path):
     texts = [text for text, _ in WORDPIECE_DOCUMENTS]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")

@@ -8,7 +8,8 @@ import yaml
 
 from pipelines import cli
 from schemas import config as config_lib
-from schemas.config import ConfigError, CorpusConfig, JobConfig, PreprocessConfig, load_job_config
+from schemas.config import ConfigError, CorpusConfig, JobConfig, PreprocessConfig
+from schemas.config_loader import load_job_config
 from schemas.errors import UserError
 from tests.conftest import REPO_ROOT
 
@@ -193,6 +194,49 @@ def test_wrong_type_raises_config_error_naming_key_and_value(tmp_path, section, 
 def test_wrong_type_in_an_override_raises_config_error():
     with pytest.raises(ConfigError, match=r"preprocess\.max_seq_length.*'long'"):
         load_job_config(None, {"preprocess.max_seq_length": "long"})
+
+
+def aliased_yaml(levels: int) -> str:
+    """A few hundred bytes of YAML whose `corpus.text_field` is a list of 10**levels strings, by aliases."""
+    lines = ["    - &a [" + ", ".join(["'xxxxxxxxxxxxxxxxxxxx'"] * 10) + "]"]
+    for level in range(1, levels):
+        previous, current = chr(ord("a") + level - 1), chr(ord("a") + level)
+        lines.append(f"    - &{current} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    return "corpus:\n  text_field:\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("key", ["text_field", "inputs"])
+def test_a_huge_value_built_from_yaml_aliases_is_quoted_in_at_most_200_characters(tmp_path, key):
+    path = write_text(tmp_path, aliased_yaml(levels=6).replace("text_field", key))
+    assert len(open(path).read()) < 1000
+
+    with pytest.raises(ConfigError, match=f"corpus.{key}") as raised:
+        load_job_config(path)
+
+    assert len(str(raised.value)) < config_lib.MAX_SHOWN_CHARS + 100
+
+
+@pytest.mark.parametrize("value, shown", [
+    pytest.param("abc", "'abc'", id="string"),
+    pytest.param(["a", "b"], "['a', 'b']", id="list"),
+    pytest.param({"a": 1}, "{'a': 1}", id="mapping"),
+    pytest.param("x" * 10_000, None, id="long_string"),
+    pytest.param(10 ** 5000, None, id="huge_integer"),  # str() of it raises in Python >= 3.11
+    pytest.param([[[["deep"]]]] * 1000, None, id="long_nested_list"),
+])
+def test_shown_quotes_any_value_in_at_most_the_limit(value, shown):
+    text = config_lib.shown(value)
+
+    assert len(text) <= config_lib.MAX_SHOWN_CHARS
+    if shown is not None:
+        assert text == shown
+
+
+def test_unknown_keys_that_are_not_strings_raise_config_error(tmp_path):
+    path = write_text(tmp_path, "corpus:\n  1: a\n  text_fields: b\n  true: c\n")
+
+    with pytest.raises(ConfigError, match="Unknown config key"):
+        load_job_config(path)
 
 
 def test_a_section_that_is_not_a_mapping_raises_config_error(tmp_path):

@@ -1,0 +1,40 @@
+"""What a training run optimizes and how: loss and metrics per task, AdamW on the warm-up + cosine
+schedule, class weights."""
+
+from __future__ import annotations
+
+import keras
+
+from model.data import PreprocessedData
+from model.schedule import WarmupCosineDecay
+from schemas.config import TrainConfig
+
+
+def make_optimizer(settings: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
+    """AdamW on the warm-up + cosine schedule, global-norm clipping, no decay on biases/norms/embeddings."""
+    schedule = WarmupCosineDecay(settings.learning_rate, total_steps=total_steps,
+                                 warmup_steps=int(settings.warmup_fraction * total_steps))
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=settings.weight_decay,
+                                       global_clipnorm=settings.clip_norm or None)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings"])
+    return optimizer
+
+
+def compile_model(model: keras.Model, settings: TrainConfig, multi_label: bool, total_steps: int,
+                  jit_compile: bool = False) -> None:
+    """Cross-entropy for the task (sigmoid per label, or softmax over classes) and its accuracy."""
+    if multi_label:
+        loss = keras.losses.BinaryCrossentropy()
+        metrics = [keras.metrics.BinaryAccuracy(threshold=settings.threshold, name="accuracy")]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=make_optimizer(settings, total_steps), loss=loss, metrics=metrics,
+                  jit_compile=jit_compile)
+
+
+def class_weights(data: PreprocessedData) -> dict[int, float]:
+    """Inverse-frequency weights, normalised so a balanced corpus gets 1.0 everywhere."""
+    total = sum(data.train_label_counts.values())
+    return {i: total / (data.num_labels * max(data.train_label_counts.get(name, 0), 1))
+            for i, name in enumerate(data.label_names)}
