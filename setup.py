@@ -20,6 +20,9 @@ REQUIRED_PACKAGES = [
     "matplotlib==3.11.2",
     "tensorboard==2.21.0",
     "scikit-learn==1.9.1",
+    "keras-hub==0.32.0",
+    "sentencepiece==0.2.3",
+    "safetensors==0.8.0",
 ]
 
 setuptools.setup(
