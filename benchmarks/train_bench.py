@@ -51,13 +51,14 @@ def bilstm_forward_flops(seq_length: int, embedding_dim: int, projection_dim: in
 
 
 def albert_forward_flops(seq_length: int, embedding_dim: int, hidden_dim: int, num_layers: int,
-                         intermediate_dim: int, **_) -> int:
+                         intermediate_dim: int, num_inner_repetitions: int = 1, **_) -> int:
     """Matmul FLOPs of one example through the ALBERT encoder (sharing saves weights, not FLOPs)."""
     t, h = seq_length, hidden_dim
     per_layer = (2 * 4 * t * h * h  # query, key, value and output projections
                  + 2 * 2 * t * t * h  # attention scores and the weighted sum of values
                  + 2 * 2 * t * h * intermediate_dim)  # feed-forward network
-    return 2 * t * embedding_dim * h + num_layers * per_layer + 2 * h * h  # + embedding projection, pooler
+    layers_applied = num_layers * num_inner_repetitions  # each layer runs its group's inner blocks
+    return 2 * t * embedding_dim * h + layers_applied * per_layer + 2 * h * h  # + embedding projection, pooler
 
 
 def head_forward_flops(context_dim: int, hidden_units: tuple[int, ...], num_classes: int) -> int:

@@ -12,6 +12,9 @@ from model.filesystem import join, read_text
 from schemas import features
 from schemas.errors import UserError
 
+FRAMING_NONE = "none"
+FRAMING_CLS_SEP = "cls_sep"
+
 
 @dataclasses.dataclass(frozen=True)
 class PreprocessedData:
@@ -25,6 +28,11 @@ class PreprocessedData:
     train_label_counts: dict[str, int]
     tokenizer: str
     feature_spec: dict  # tf.io parsing spec of the model's inputs and labels in the TFRecords
+    # Written by sentencepiece runs only (absent from word/wordpiece and older outputs):
+    framing: str = FRAMING_NONE  # FRAMING_CLS_SEP: ids are [CLS] pieces [SEP], then padding
+    tokenizer_sha256: str | None = None  # of the SentencePiece model used
+    special_tokens: dict | None = None  # {"pad": 0, "unk": 1, "cls": 2, ...}
+    pretrained: str | None = None  # the pretrained-encoder directory preprocessing took its tokenizer from
 
     @property
     def num_labels(self) -> int:
@@ -61,6 +69,10 @@ def read_preprocessed(data_dir: str) -> PreprocessedData:
         train_label_counts=stats["labels"],
         tokenizer=stats["tokenizer"],
         feature_spec={key: spec[key] for key in (features.TOKEN_IDS, label_key)},
+        framing=stats.get("framing") or FRAMING_NONE,
+        tokenizer_sha256=stats.get("tokenizer_sha256"),
+        special_tokens=stats.get("special_tokens"),
+        pretrained=stats.get("pretrained"),
     )
 
 

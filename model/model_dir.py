@@ -36,7 +36,7 @@ NEW, REPLACE, RESUME = "new", "replace", "resume"  # check_output_dir's decision
 # mix two runs. The other sections (corpus, preprocess, score, the other encoder) do not touch it.
 RESUMABLE_CHANGES = frozenset({"train.model_dir", "train.overwrite", "train.keep_checkpoints", "train.strategy",
                                "train.tpu", "train.mixed_precision", "train.jit_compile"})
-_PATH_SETTINGS = ("train.data_dir", "train.word_vectors")
+_PATH_SETTINGS = ("train.data_dir", "train.word_vectors", "train.init_from")
 _MAX_CHANGES_NAMED = 4
 
 
@@ -45,7 +45,7 @@ def check_model_dir(job: JobConfig) -> str:
     settings = job.train
     if not settings.model_dir:
         raise UserError("No model directory given: pass --model-dir DIR.")
-    output_dirs.check_not_overlapping(settings.model_dir, [settings.data_dir],
+    output_dirs.check_not_overlapping(settings.model_dir, [settings.data_dir, settings.init_from or ""],
                                       [settings.word_vectors] if settings.word_vectors else [])
     try:
         if tf.io.gfile.exists(settings.model_dir) and not tf.io.gfile.isdir(settings.model_dir):

@@ -9,10 +9,22 @@ from model.data import PreprocessedData
 from model.schedule import WarmupCosineDecay
 from schemas.config import TrainConfig
 
+# Peak learning rates when train.learning_rate is not given. Fine-tuning pretrained weights wants a
+# small one (BERT/ALBERT fine-tuning uses 1e-5 to 5e-5); a model trained from scratch a large one.
+FROM_SCRATCH_LEARNING_RATE = 1e-3
+FINE_TUNING_LEARNING_RATE = 3e-5
+
+
+def peak_learning_rate(settings: TrainConfig) -> float:
+    """train.learning_rate, or its default for the run: fine-tuning (init_from) or from scratch."""
+    if settings.learning_rate is not None:
+        return settings.learning_rate
+    return FINE_TUNING_LEARNING_RATE if settings.init_from else FROM_SCRATCH_LEARNING_RATE
+
 
 def make_optimizer(settings: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
     """AdamW on the warm-up + cosine schedule, global-norm clipping, no decay on biases/norms/embeddings."""
-    schedule = WarmupCosineDecay(settings.learning_rate, total_steps=total_steps,
+    schedule = WarmupCosineDecay(peak_learning_rate(settings), total_steps=total_steps,
                                  warmup_steps=int(settings.warmup_fraction * total_steps))
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=settings.weight_decay,
                                        global_clipnorm=settings.clip_norm or None)

@@ -1,12 +1,17 @@
 """Training stage: transformed TFRecords → a fitted encoder, its evaluation, a raw-text export.
 
     python -m model.trainer --data-dir out/prep --model-dir out/model [--encoder bilstm|albert]
+    python -m model.trainer --data-dir out/prep --model-dir out/model --encoder albert --init-from DIR
 
 Writes to the model directory: _STAGE.json and config.json first, then checkpoints/ (weights of
 the last epochs, plus the state a killed run resumes from), logs/ (TensorBoard), history.csv,
 metrics.json, plots/*.png, export/<version>/ (the raw-text SavedModel) and, last, _SUCCESS. Run
 the same command again after a crash and it resumes from the last finished epoch. Paths may be on
 any filesystem TensorFlow knows (gs://...).
+
+With --init-from DIR (a pretrained-encoder directory, `schemas.pretrained`), the albert encoder
+takes DIR's architecture and weights and is fine-tuned; the data must have been preprocessed with
+DIR's tokenizer (`pipelines.preprocess --pretrained DIR`).
 
 This module is the command line and the order of the steps; each step lives in its own module.
 """
@@ -33,24 +38,33 @@ from model.classifier_head import ClassifierHead
 from model.data import PreprocessedData, read_preprocessed
 from model.export import export_model
 from model.filesystem import join, write_text
+from model.fine_tuning import check_pretrained_fits_data, resolve_pooling
 from model.hardware import plan_hardware
 from model.history import read_history
 from model.inputs import make_dataset
 from model.model_dir import check_model_dir, prepare_model_dir
-from model.optimization import class_weights, compile_model, make_optimizer  # noqa: F401  (make_optimizer: benchmarks)
+from model.optimization import class_weights, compile_model
+from model.optimization import peak_learning_rate
+from model.pretrained_encoder import load_encoder
 from model.reports import write_metrics, write_plots
 from model.word_vectors import load_word_vectors
 from schemas import cli, features
-from schemas.config import ENCODERS, JIT_COMPILE, MIXED_PRECISION, STRATEGIES, JobConfig, TrainConfig
+from schemas.config import ALBERT_POOLINGS, ENCODERS, JIT_COMPILE, MIXED_PRECISION, STRATEGIES, JobConfig, TrainConfig
 from schemas.errors import UserError
 
 
 def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
     """Encoder + head for the task the preprocessing output describes (call inside strategy.scope())."""
     settings = job.train
-    encoder_config = job.bilstm if settings.encoder == "bilstm" else job.albert
-    encoder = build_encoder(settings.encoder, data.vocab_size, data.max_seq_length, dropout=settings.dropout,
-                            **vars(encoder_config))
+    if settings.encoder == "bilstm":
+        encoder = build_encoder("bilstm", data.vocab_size, data.max_seq_length, dropout=settings.dropout,
+                                **vars(job.bilstm))
+    elif settings.init_from:  # the architecture is the pretrained encoder's; albert's sizes do not apply
+        encoder = load_encoder(settings.init_from, pooling=resolve_pooling(job.albert.pooling, data),
+                               dropout=settings.dropout)
+    else:
+        encoder = build_encoder("albert", data.vocab_size, data.max_seq_length, dropout=settings.dropout,
+                                **{**vars(job.albert), "pooling": resolve_pooling(job.albert.pooling, data)})
     head = ClassifierHead(num_outputs=data.num_labels, hidden_units=job.head.hidden_units,
                           dropout=job.head.dropout, batch_norm=job.head.batch_norm,
                           activation="sigmoid" if data.multi_label else "softmax")
@@ -80,6 +94,10 @@ def train_and_evaluate(job: JobConfig) -> dict:
         raise UserError(f"{data.data_dir} has no eval examples; preprocess with --eval-fraction above 0.")
     if settings.class_weights and data.multi_label:
         raise UserError("--class-weights applies to single-label corpora only.")
+    if settings.init_from:
+        check_pretrained_fits_data(settings.init_from, data)
+    elif settings.encoder == "albert":
+        resolve_pooling(job.albert.pooling, data)  # refuses pooling cls on data without [CLS]
     prepare_model_dir(job, model_dir_decision)
     hardware = plan_hardware(settings)
     keras.utils.set_random_seed(settings.seed)
@@ -93,8 +111,10 @@ def train_and_evaluate(job: JobConfig) -> dict:
         model = build_model(job, data)
         compile_model(model, settings, data.multi_label, total_steps, hardware.jit_compile)
     coverage = load_word_vectors(model, settings.word_vectors, data) if settings.word_vectors else None
-    logging.info("Training %s (%d parameters) for up to %d epochs of %d steps on %d examples.",
-                 settings.encoder, model.count_params(), settings.epochs, steps_per_epoch, data.train_examples)
+    logging.info("Training %s (%d parameters%s) for up to %d epochs of %d steps on %d examples, peak learning "
+                 "rate %g.", settings.encoder, model.count_params(),
+                 f", initialized from {settings.init_from}" if settings.init_from else "", settings.epochs,
+                 steps_per_epoch, data.train_examples, peak_learning_rate(settings))
 
     started = time.perf_counter()
     # The training input repeats forever, so each epoch is exactly `steps_per_epoch` batches.
@@ -108,6 +128,8 @@ def train_and_evaluate(job: JobConfig) -> dict:
     all_epochs = read_history(settings.model_dir)
     metrics.update({
         "encoder": settings.encoder,
+        "init_from": settings.init_from,
+        "learning_rate": peak_learning_rate(settings),
         "parameters": int(model.count_params()),
         "epochs_trained": len(all_epochs.get("loss", [])),
         "train_seconds_this_run": round(train_seconds, 1),
@@ -138,7 +160,10 @@ def build_parser() -> cli.ArgumentParser:
     add("--encoder", "train.encoder", choices=ENCODERS, help="bilstm (default) or albert.")
     add("--epochs", "train.epochs", type=int)
     add("--batch-size", "train.batch_size", type=int, help="Global batch size (split across devices).")
-    add("--learning-rate", "train.learning_rate", type=float, help="Peak learning rate after warm-up.")
+    add("--init-from", "train.init_from", metavar="DIR",
+        help="Fine-tune the albert encoder of this pretrained-encoder directory (its architecture and weights).")
+    add("--learning-rate", "train.learning_rate", type=float,
+        help="Peak learning rate after warm-up (default 3e-5 with --init-from, else 1e-3).")
     add("--warmup-fraction", "train.warmup_fraction", type=float)
     add("--weight-decay", "train.weight_decay", type=float)
     add("--clip-norm", "train.clip_norm", type=float)
@@ -163,6 +188,8 @@ def build_parser() -> cli.ArgumentParser:
     add("--num-layers", "albert.num_layers", type=int)
     add("--num-groups", "albert.num_groups", type=int)
     add("--num-heads", "albert.num_heads", type=int)
+    add("--pooling", "albert.pooling", choices=ALBERT_POOLINGS,
+        help="albert: cls (the [CLS] token), mean (of all tokens) or auto (cls for sentencepiece data).")
     return parser
 
 

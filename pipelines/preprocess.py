@@ -15,11 +15,12 @@ from schemas.runtime_defaults import apply_tensorflow_defaults
 
 apply_tensorflow_defaults()  # before TensorFlow loads: it reads them once
 
+import dataclasses
 import functools
 import json
 import logging
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import apache_beam as beam
 import tensorflow_transform as tft
@@ -29,13 +30,16 @@ from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from pipelines import cli, outputs
 from pipelines.io import ReadCorpus, WriteRejected, text_dirs_directories
-from pipelines.options import make_pipeline
+from pipelines.options import make_pipeline, make_pipeline_options
 from pipelines.preprocessing_fn import preprocessing_fn
-from pipelines.stats import SummarizeCorpus
+from pipelines.pretrained_dir import apply_to_settings, read_pretrained_tokenizer
+from pipelines.sentencepiece_model import MODEL_ASSET, SentencePieceModel, describe, read_model_file
+from pipelines.stats import SummarizeCorpus, tokenizer_facts
 from pipelines.transforms import (CountRejections, RejectUnknownLabels, SplitTrainEval, ToRecordBatches,
                                   ValidateDocuments)
 from schemas import config as config_lib
 from schemas import features, output_dirs
+from schemas.config_loader import read_job_file
 from schemas.errors import UserError
 from schemas.raw_schema import RAW_ARROW_SCHEMA, raw_tensor_representations
 
@@ -53,11 +57,16 @@ class WriteExamples(beam.PTransform):
         return examples | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=features.TFRECORD_SUFFIX)
 
 
-def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str) -> None:
-    """The stage's data flow, top to bottom. Writes everything under `output_dir`."""
+def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str,
+                   sentencepiece_model: SentencePieceModel | None = None) -> None:
+    """The stage's data flow, top to bottom. Writes everything under `output_dir`.
+
+    `sentencepiece_model`: the given model of the sentencepiece tokenizer (None: learned here).
+    """
     corpus, settings = job.corpus, job.preprocess
     raw_adapter = TensorAdapterConfig(RAW_ARROW_SCHEMA, raw_tensor_representations(corpus.multi_label))
-    transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label)
+    transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label,
+                                  sentencepiece_model=sentencepiece_model)
 
     records = pipeline | "ReadCorpus" >> ReadCorpus(corpus)
     validated = records | "ValidateDocuments" >> ValidateDocuments(corpus)
@@ -109,10 +118,19 @@ def _vocabulary_size(output_dir: str, settings: config_lib.PreprocessConfig) -> 
     return learned
 
 
-def finish_stats(output_dir: str, job: config_lib.JobConfig, wall_seconds: float) -> dict:
+def _learned_sentencepiece_model(output_dir: str) -> SentencePieceModel:
+    """The model learned by the run, from its copy in transform_fn/assets/."""
+    transform_fn = tft.TFTransformOutput(output_dir).transform_savedmodel_dir
+    path = FileSystems.join(transform_fn, "assets", MODEL_ASSET)
+    return describe(read_model_file(path), path)
+
+
+def finish_stats(output_dir: str, job: config_lib.JobConfig, wall_seconds: float,
+                 sentencepiece_model: SentencePieceModel | None = None) -> dict:
     """Completes the in-pipeline summary, checks it reconciles, writes stats.json.
 
-    Vocabulary facts are added only when there were training documents to learn them from.
+    Vocabulary facts are added only when there were training documents to learn them from (or
+    the SentencePiece model was given).
     """
     stats = outputs.take_json(FileSystems.join(output_dir, _PARTIAL_STATS))
     outputs.check_reconciles(stats["read"], accepted=stats["accepted"], rejected=stats["rejected"])
@@ -124,8 +142,11 @@ def finish_stats(output_dir: str, job: config_lib.JobConfig, wall_seconds: float
         "num_labels": len(stats["labels"]),
         "wall_seconds": round(wall_seconds, 2),
     })
-    if stats["train"]:
+    if settings.tokenizer == "sentencepiece" and sentencepiece_model is None and stats["train"]:
+        sentencepiece_model = _learned_sentencepiece_model(output_dir)
+    if settings.tokenizer != "sentencepiece" and stats["train"]:
         stats["vocab_size"] = _vocabulary_size(output_dir, settings)
+    stats.update(tokenizer_facts(settings, sentencepiece_model))
     outputs.write_text(FileSystems.join(output_dir, features.STATS_FILE), json.dumps(stats, indent=2) + "\n")
     return stats
 
@@ -155,13 +176,22 @@ def build_parser() -> cli.ArgumentParser:
     add("--label-separator", "corpus.label_separator", help="Separator of multiple labels (default: ',').")
     add("--output-dir", "preprocess.output_dir", metavar="DIR", help="Where the outputs are written.")
     add("--tokenizer", "preprocess.tokenizer", choices=features.TOKENIZERS,
-        help="word (vocabulary of words) or wordpiece (subwords learned from the corpus).")
+        help="word (vocabulary of words), wordpiece (subwords learned from the corpus) or sentencepiece "
+             "(ALBERT's: a given SentencePiece model, or one learned from the corpus).")
+    add("--sentencepiece-model", "preprocess.sentencepiece_model", metavar="PATH",
+        help="A SentencePiece model file (any Beam filesystem) for the sentencepiece tokenizer; implies it.")
+    add("--pretrained", "preprocess.pretrained", metavar="DIR",
+        help="A pretrained-encoder directory: its SentencePiece model, letter case and longest sequence "
+             "(implies --tokenizer sentencepiece).")
     add("--vocab-size", "preprocess.vocab_size", type=int,
-        help="word: the token id space, padding and OOV buckets included; wordpiece: the target vocabulary size.")
+        help="word: the token id space, padding and OOV buckets included; wordpiece, sentencepiece (learned): "
+             "the target vocabulary size.")
     add("--min-frequency", "preprocess.min_frequency", type=int,
         help="word: tokens seen fewer times map to OOV buckets.")
     add("--num-oov-buckets", "preprocess.num_oov_buckets", type=int, help="word: hash buckets for unknown tokens.")
-    add("--max-seq-length", "preprocess.max_seq_length", type=int, help="Tokens kept per document (padded).")
+    add("--max-seq-length", "preprocess.max_seq_length", type=int,
+        help="Tokens kept per document (padded; sentencepiece: [CLS] and [SEP] included). Default 256, "
+             "or the --pretrained encoder's longest sequence if that is shorter.")
     add("--eval-fraction", "preprocess.eval_fraction", type=float, help="Share of documents for eval (0.1).")
     add("--no-lowercase", "preprocess.lowercase", action="store_const", const=False, help="Keep letter case.")
     add("--overwrite", "preprocess.overwrite", action="store_const", const=True,
@@ -169,18 +199,47 @@ def build_parser() -> cli.ArgumentParser:
     return parser
 
 
+def _explicit_settings(known) -> dict[str, Any]:
+    """The preprocess settings the user gave (job file, then flags), before any default applies."""
+    values = dict((read_job_file(known.config).get("preprocess") or {}) if known.config else {})
+    values.update({key.split(".", 1)[1]: value for key, value in vars(known).items() if key.startswith("preprocess.")})
+    return values
+
+
+def resolve_tokenizer(job: config_lib.JobConfig, explicit: dict[str, Any]
+                      ) -> tuple[config_lib.JobConfig, SentencePieceModel | None]:
+    """The job with the pretrained directory's settings applied, and the given SentencePiece model
+    read and checked (None when there is none to read)."""
+    settings = job.preprocess
+    source = settings.pretrained or settings.sentencepiece_model
+    if source and explicit.get("tokenizer", "sentencepiece") != "sentencepiece":
+        key = "pretrained" if settings.pretrained else "sentencepiece_model"
+        raise config_lib.ConfigError(f"preprocess.{key} needs preprocess.tokenizer sentencepiece. "
+                                     f"Received: tokenizer={explicit['tokenizer']!r}")
+    if settings.pretrained:
+        tokenizer = read_pretrained_tokenizer(settings.pretrained)
+        settings, model = apply_to_settings(settings, tokenizer, explicit), tokenizer.model
+    elif settings.sentencepiece_model:
+        model = describe(read_model_file(settings.sentencepiece_model), settings.sentencepiece_model)
+    else:
+        model = None
+    return dataclasses.replace(job, preprocess=settings), model
+
+
 def run(argv: Sequence[str] | None = None) -> dict:
     """Runs the stage; returns the stats written to stats.json."""
-    job, options = cli.parse_job_args(build_parser(), argv)
+    known, beam_args = build_parser().parse_known_args(argv)
+    job, options = cli.resolve_job(known), make_pipeline_options(beam_args)
+    job, sentencepiece_model = resolve_tokenizer(job, _explicit_settings(known))
     corpus, settings = job.corpus, job.preprocess
     started = time.time()
     with outputs.StagedOutputDir(settings.output_dir, settings.overwrite, output_dirs.PREPROCESS,
                                  input_dirs=text_dirs_directories(corpus), input_patterns=corpus.inputs) as output:
         outputs.write_text(output.join(features.CONFIG_FILE), job.to_json())
         with make_pipeline(options) as pipeline, tft_beam.Context(temp_dir=output.join("tmp")):
-            build_pipeline(pipeline, job, output.path)
+            build_pipeline(pipeline, job, output.path, sentencepiece_model)
         _delete_tree(output.join("tmp"))
-        stats = finish_stats(output.path, job, time.time() - started)
+        stats = finish_stats(output.path, job, time.time() - started, sentencepiece_model)
         if stats["train"] == 0:
             # Nothing can be trained on this output: it must not look finished, and the final
             # directory stays free for a corrected run. The rejections are kept for reading.

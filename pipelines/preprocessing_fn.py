@@ -2,6 +2,10 @@
 
 It is traced once into transform_fn/, which the trainer reads and every exported model embeds,
 so training and serving tokenize identically. Configure it with `functools.partial`.
+
+Three tokenizers: `word` and `wordpiece` share a pre-tokenization (`normalize_text`) and pad
+after the last token; `sentencepiece` prepares the text as ALBERT does (`pipelines.albert_text`)
+and frames the pieces `[CLS] pieces… [SEP]` before padding.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 import tensorflow_transform as tft
 
-from pipelines import visible_text
+from pipelines import albert_text, visible_text
+from pipelines.sentencepiece_model import SentencePieceModel, describe, learn_sentencepiece
 from pipelines.wordpiece import learn_wordpiece
 from schemas import features
 from schemas.config import PreprocessConfig
@@ -67,6 +72,45 @@ def pad_or_truncate(ids: tf.RaggedTensor, max_seq_length: int) -> tf.Tensor:
     return ids[:, :max_seq_length].to_tensor(default_value=features.PAD_ID, shape=[None, max_seq_length])
 
 
+def sentencepiece_pieces(normalized: tf.Tensor, model: bytes) -> tf.RaggedTensor:
+    """[batch] prepared strings → [batch, (pieces)] int64 piece ids of the serialized `model`.
+
+    The model bytes become part of the graph (an op attribute): the saved transform needs no file.
+    """
+    tokenizer = tf_text.SentencepieceTokenizer(model=model, out_type=tf.int32)  # int64 is not supported
+    return tf.cast(tokenizer.tokenize(normalized), tf.int64)
+
+
+def frame_cls_sep(pieces: tf.RaggedTensor, model: SentencePieceModel, max_seq_length: int
+                  ) -> tuple[tf.Tensor, tf.Tensor]:
+    """(token ids [batch, max_seq_length], sequence lengths [batch]) of `[CLS] pieces… [SEP]` + PAD.
+
+    Pieces beyond max_seq_length - 2 are cut; the length counts [CLS], every piece and [SEP]. A
+    text whose preparation leaves nothing to tokenize (only combining marks, say) gets one <unk>
+    piece, so every accepted document has at least one piece, as with the other tokenizers.
+    """
+    batch_size = pieces.nrows()
+    nothing = tf.cast(pieces.row_lengths() == 0, tf.int64)
+    unk = tf.RaggedTensor.from_tensor(tf.fill([batch_size, 1], tf.constant(model.unk_id, tf.int64)), lengths=nothing)
+    pieces = tf.concat([pieces, unk], axis=1)
+    cls = tf.fill([batch_size, 1], tf.constant(model.cls_id, tf.int64))
+    sep = tf.fill([batch_size, 1], tf.constant(model.sep_id, tf.int64))
+    framed = tf.concat([cls, pieces[:, : max_seq_length - 2], sep], axis=1)
+    token_ids = framed.to_tensor(default_value=features.PAD_ID, shape=[None, max_seq_length])
+    return token_ids, pieces.row_lengths() + 2
+
+
+def sentencepiece_outputs(text: tf.Tensor, config: PreprocessConfig, model: SentencePieceModel | None
+                          ) -> dict[str, tf.Tensor]:
+    """Token ids of the given SentencePiece model, or of one learned from the training split."""
+    normalized = albert_text.normalize(text, config.lowercase)
+    if model is None:
+        words = tf.strings.split(normalized)
+        model = describe(learn_sentencepiece(words.flat_values, config.vocab_size), "the learned model")
+    token_ids, lengths = frame_cls_sep(sentencepiece_pieces(normalized, model.model), model, config.max_seq_length)
+    return {features.TOKEN_IDS: token_ids, features.SEQUENCE_LENGTH: lengths}
+
+
 def label_outputs(labels: tf.Tensor | tf.SparseTensor, multi_label: bool) -> dict[str, tf.Tensor]:
     """Label ids from the training split's label vocabulary; multi-hot vectors for multi-label."""
     ids = tft.compute_and_apply_vocabulary(labels, vocab_filename=features.LABEL_VOCABULARY, default_value=-1)
@@ -80,15 +124,26 @@ def label_outputs(labels: tf.Tensor | tf.SparseTensor, multi_label: bool) -> dic
     return {features.LABEL_MULTI_HOT: tf.RaggedTensor.from_tensor(multi_hot)}
 
 
-def preprocessing_fn(inputs: dict[str, tf.Tensor], *, config: PreprocessConfig, multi_label: bool = False
-                     ) -> dict[str, tf.Tensor]:
-    """Raw `text` (and `label` when present) → `token_ids`, `sequence_length`, label id(s)."""
-    words = split_words(inputs[features.TEXT], config.lowercase)
-    ids = wordpiece_ids(words, config) if config.tokenizer == "wordpiece" else word_ids(words, config)
-    outputs = {
-        features.TOKEN_IDS: pad_or_truncate(ids, config.max_seq_length),
-        features.SEQUENCE_LENGTH: ids.row_lengths(),
-    }
+def preprocessing_fn(inputs: dict[str, tf.Tensor], *, config: PreprocessConfig, multi_label: bool = False,
+                     sentencepiece_model: SentencePieceModel | None = None) -> dict[str, tf.Tensor]:
+    """Raw `text` (and `label` when present) → `token_ids`, `sequence_length`, label id(s).
+
+    `sentencepiece_model`: the checked model of config.sentencepiece_model or config.pretrained
+    (read once when the pipeline is built); None with the sentencepiece tokenizer learns one.
+    """
+    if sentencepiece_model is not None and config.tokenizer != "sentencepiece":
+        raise ValueError(f"A SentencePiece model was given to the {config.tokenizer} tokenizer.")
+    if config.tokenizer == "sentencepiece":
+        if sentencepiece_model is None and (config.sentencepiece_model or config.pretrained):
+            raise ValueError("The configured SentencePiece model must be read and passed as `sentencepiece_model`.")
+        outputs = sentencepiece_outputs(inputs[features.TEXT], config, sentencepiece_model)
+    else:
+        words = split_words(inputs[features.TEXT], config.lowercase)
+        ids = wordpiece_ids(words, config) if config.tokenizer == "wordpiece" else word_ids(words, config)
+        outputs = {
+            features.TOKEN_IDS: pad_or_truncate(ids, config.max_seq_length),
+            features.SEQUENCE_LENGTH: ids.row_lengths(),
+        }
     if features.LABEL in inputs:
         outputs.update(label_outputs(inputs[features.LABEL], multi_label))
     return outputs

@@ -11,6 +11,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from schemas import features
+from schemas.config import PreprocessConfig
 
 
 class _LengthHistogram(beam.CombineFn):
@@ -58,6 +59,24 @@ def length_summary(histogram: list[int], max_seq_length: int) -> dict[str, float
         "max": int(lengths[counts > 0].max()),
         "truncated_fraction": round(float(counts[max_seq_length + 1:].sum() / total), 4),
     }
+
+
+def tokenizer_facts(settings: PreprocessConfig, sentencepiece_model) -> dict[str, Any]:
+    """stats.json's description of the token ids: their framing and, for sentencepiece, the model.
+
+    `sentencepiece_model`: the `pipelines.sentencepiece_model.SentencePieceModel` used (None when
+    there is none, e.g. no training document to learn it from).
+    """
+    if settings.tokenizer != "sentencepiece":
+        return {"framing": "none"}
+    facts = {"framing": "cls_sep", "pretrained": settings.pretrained}
+    if sentencepiece_model is not None:
+        facts.update({
+            "vocab_size": sentencepiece_model.vocab_size,  # pieces in the model
+            "special_tokens": dict(sentencepiece_model.special_tokens),
+            "tokenizer_sha256": sentencepiece_model.sha256,
+        })
+    return facts
 
 
 def _summarize(_, read, train, eval_, rejected_by_reason, labels, length_histogram, max_seq_length) -> str:

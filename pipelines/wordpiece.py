@@ -1,14 +1,14 @@
 """Learning a WordPiece vocabulary from the corpus, inside the Beam pipeline.
 
 `learn_wordpiece` is a tf.Transform analyzer: its Beam part counts words over the whole training
-split (a combiner, so it scales out), learns the vocabulary with tensorflow-text's learner, and
-writes two assets that end up inside transform_fn/ and every exported model: the vocabulary (one
-token per line, `[PAD]` first so padding is id 0) and the serialized FastWordpieceTokenizer model.
+split (`pipelines.word_counts`, a combiner, so it scales out), learns the vocabulary with
+tensorflow-text's learner, and writes two assets that end up inside transform_fn/ and every
+exported model: the vocabulary (one token per line, `[PAD]` first so padding is id 0) and the
+serialized FastWordpieceTokenizer model.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 
 import apache_beam as beam
@@ -19,6 +19,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_text.core.pybinds import pywrap_fast_wordpiece_tokenizer_model_builder as model_builder
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
+from pipelines.word_counts import WordCounter
 from schemas import features
 
 RESERVED_TOKENS = (features.PAD_TOKEN, features.UNK_TOKEN)
@@ -33,26 +34,6 @@ def build_tokenizer_model(vocabulary: list[str]) -> bytes:
         True,  # no_pretokenization: inputs are already words
         False,  # support_detokenization
     )
-
-
-class _WordCounter(beam.CombineFn):
-    def create_accumulator(self):
-        return collections.Counter()
-
-    def add_input(self, counter, batch):
-        (words,) = batch
-        counter.update(words.tolist())
-        return counter
-
-    def merge_accumulators(self, counters):
-        counters = iter(counters)
-        merged = next(counters)
-        for counter in counters:
-            merged.update(counter)
-        return merged
-
-    def extract_output(self, counter):
-        return counter
 
 
 def learn_vocabulary(word_counts: dict[bytes, int], vocab_size: int) -> list[str]:
@@ -92,7 +73,7 @@ class LearnWordpieceVocabulary(tft_beam.experimental.PTransformAnalyzer):
     def expand(self, word_batches):
         paths = (
             word_batches
-            | "CountWords" >> beam.CombineGlobally(_WordCounter())
+            | "CountWords" >> beam.CombineGlobally(WordCounter())
             | "LearnAndWrite" >> beam.Map(self._write_assets)
         )
         return (paths | "VocabularyPath" >> beam.Map(lambda p: p[0]),

@@ -81,8 +81,10 @@ class PreprocessConfig:
     """How documents become padded token ids."""
 
     output_dir: str = ""
-    tokenizer: str = "word"  # word | wordpiece
-    vocab_size: int = 20000  # word: the id space (padding + words + OOV buckets); wordpiece: target size
+    tokenizer: str = "word"  # word | wordpiece | sentencepiece (implied by the two fields below)
+    vocab_size: int = 20000  # word: the id space (padding + words + OOV buckets); wordpiece, sentencepiece: target size
+    sentencepiece_model: str | None = None  # a SentencePiece model file (any Beam filesystem path); None: learned
+    pretrained: str | None = None  # a pretrained-encoder directory: its SentencePiece model, case and longest sequence
     min_frequency: int = 2  # word tokens seen fewer times in training map to OOV buckets
     num_oov_buckets: int = 1  # word tokenizer only
     max_seq_length: int = 256  # training and scoring batches are cut to their longest document
@@ -94,6 +96,17 @@ class PreprocessConfig:
         check(self.tokenizer in features.TOKENIZERS,
                f"preprocess.tokenizer must be one of {', '.join(features.TOKENIZERS)}. "
                f"Received: tokenizer={shown(self.tokenizer)}")
+        check(not (self.sentencepiece_model and self.pretrained),
+               "preprocess.sentencepiece_model and preprocess.pretrained cannot be combined: the pretrained "
+               "directory holds its own SentencePiece model.")
+        if self.sentencepiece_model or self.pretrained:
+            given = "sentencepiece_model" if self.sentencepiece_model else "pretrained"
+            check(self.tokenizer in ("word", "sentencepiece"),  # word: the default, replaced
+                   f"preprocess.{given} needs preprocess.tokenizer sentencepiece. Received: tokenizer={shown(self.tokenizer)}")
+            object.__setattr__(self, "tokenizer", "sentencepiece")
+        check(self.tokenizer != "sentencepiece" or self.max_seq_length >= 3,
+               f"preprocess.max_seq_length must be at least 3 with the sentencepiece tokenizer ([CLS], a piece, [SEP]). "
+               f"Received: max_seq_length={shown(self.max_seq_length)}")
         check(self.vocab_size >= 10, f"preprocess.vocab_size must be at least 10. Received: vocab_size={shown(self.vocab_size)}")
         check(self.min_frequency >= 1,
                f"preprocess.min_frequency must be at least 1. Received: min_frequency={shown(self.min_frequency)}")
@@ -108,6 +121,7 @@ class PreprocessConfig:
                f"preprocess.eval_fraction must be in [0, 1). Received: eval_fraction={shown(self.eval_fraction)}")
 
 ENCODERS = ("bilstm", "albert")
+ALBERT_POOLINGS = ("auto", "cls", "mean")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "tpu")
 MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
 JIT_COMPILE = ("auto", "on", "off")
@@ -136,9 +150,16 @@ class AlbertConfig:
     num_groups: int = 1
     num_heads: int = 4
     intermediate_dim: int = 1024
+    num_inner_repetitions: int = 1  # transformer blocks in each group
+    pooling: str = "auto"  # cls | mean | auto: cls for [CLS]-framed data (sentencepiece), else mean
 
     def __post_init__(self):
-        _check_all_at_least_one("albert", self)
+        check(self.pooling in ALBERT_POOLINGS,
+               f"albert.pooling must be one of {', '.join(ALBERT_POOLINGS)}. Received: pooling={shown(self.pooling)}")
+        for name in ("embedding_dim", "hidden_dim", "num_layers", "num_groups", "num_heads", "intermediate_dim",
+                     "num_inner_repetitions"):
+            check(getattr(self, name) >= 1,
+                  f"albert.{name} must be at least 1. Received: {name}={shown(getattr(self, name))}")
         check(self.num_layers % self.num_groups == 0,
                f"albert.num_layers must be divisible by albert.num_groups. "
                f"Received: num_layers={shown(self.num_layers)}, num_groups={shown(self.num_groups)}")
@@ -170,7 +191,8 @@ class TrainConfig:
     encoder: str = "bilstm"  # bilstm | albert
     epochs: int = 10
     batch_size: int = 64
-    learning_rate: float = 1e-3  # peak, reached after warm-up
+    init_from: str | None = None  # a pretrained-encoder directory: albert's architecture and weights
+    learning_rate: float | None = None  # peak, reached after warm-up; None: 3e-5 with init_from, else 1e-3
     warmup_fraction: float = 0.1  # share of all steps spent warming up, then cosine decay
     weight_decay: float = 0.01  # AdamW, not applied to biases, norms and embeddings
     clip_norm: float = 1.0  # global gradient norm; 0 = no clipping
@@ -200,7 +222,14 @@ class TrainConfig:
                f"train.jit_compile must be one of {', '.join(JIT_COMPILE)}. Received: jit_compile={shown(self.jit_compile)}")
         check(self.epochs >= 1, f"train.epochs must be at least 1. Received: epochs={shown(self.epochs)}")
         check(self.batch_size >= 1, f"train.batch_size must be at least 1. Received: batch_size={shown(self.batch_size)}")
-        check(self.learning_rate > 0, f"train.learning_rate must be positive. Received: learning_rate={shown(self.learning_rate)}")
+        check(self.learning_rate is None or self.learning_rate > 0,
+               f"train.learning_rate must be positive. Received: learning_rate={shown(self.learning_rate)}")
+        check(not self.init_from or self.encoder == "albert",
+               f"train.init_from needs train.encoder albert (a pretrained-encoder directory holds an ALBERT). "
+               f"Received: encoder={shown(self.encoder)}")
+        check(not (self.init_from and self.word_vectors),
+               "train.init_from and train.word_vectors cannot be combined: the embeddings come from the "
+               "pretrained encoder.")
         check(0.0 <= self.warmup_fraction < 1.0,
                f"train.warmup_fraction must be in [0, 1). Received: warmup_fraction={shown(self.warmup_fraction)}")
         check(0.0 <= self.dropout < 1.0, f"train.dropout must be in [0, 1). Received: dropout={shown(self.dropout)}")

@@ -32,4 +32,4 @@ CONFIG_FILE = "config.json"
 SUCCESS_MARKER = "_SUCCESS"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
-TOKENIZERS = ("word", "wordpiece")
+TOKENIZERS = ("word", "wordpiece", "sentencepiece")

@@ -27,7 +27,8 @@ PREPROCESS = "preprocess"
 TRAIN = "train"
 SCORE = "score"
 PRETRAIN = "pretrain"
-STAGES = (PREPROCESS, TRAIN, SCORE, PRETRAIN)
+IMPORT = "import_checkpoint"
+STAGES = (PREPROCESS, TRAIN, SCORE, PRETRAIN, IMPORT)
 
 _GLOB_CHARACTERS = "*?["
 

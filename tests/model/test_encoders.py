@@ -4,6 +4,7 @@ import dataclasses
 import inspect
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -42,7 +43,12 @@ def tiny_pooled_embeddings(**kwargs):
     return tiny_bilstm(**{"num_lstm_layers": 0, **kwargs})
 
 
-ENCODER_FACTORIES = {"bilstm": tiny_bilstm, "albert": tiny_albert, "pooled_embeddings": tiny_pooled_embeddings}
+def tiny_albert_cls(**kwargs):
+    return tiny_albert(**{"pooling": "cls", **kwargs})
+
+
+ENCODER_FACTORIES = {"bilstm": tiny_bilstm, "albert": tiny_albert, "albert_cls": tiny_albert_cls,
+                     "pooled_embeddings": tiny_pooled_embeddings}
 
 
 @pytest.fixture(params=sorted(ENCODER_FACTORIES))
@@ -128,20 +134,23 @@ def depends_on_an_assertion(op: tf.Operation) -> bool:
 
 
 def test_albert_computes_nothing_before_its_run_time_length_check():
-    # Ordering, not a race that load could win: every add (the position-embedding add among them)
-    # waits for the length check, which a traced function would otherwise run whenever it likes.
+    # Ordering, not a race that load could win: every add and every slice (the position-embedding
+    # slice among them) waits for the length check, which a traced function would otherwise run
+    # whenever it likes.
     encoder = tiny_albert()
     graph = tf.function(encoder).get_concrete_function(tf.TensorSpec((None, None), tf.int64)).graph
-    adds = [op for op in graph.get_operations() if op.type == "AddV2"]
-    assert adds and all(depends_on_an_assertion(op) for op in adds)
+    computed = [op for op in graph.get_operations() if op.type in ("AddV2", "Slice")]
+    assert {op.type for op in computed} == {"AddV2", "Slice"}
+    assert all(depends_on_an_assertion(op) for op in computed)
 
 
 @pytest.mark.parametrize("layer_factory", [
     tiny_bilstm,
     tiny_pooled_embeddings,
     tiny_albert,
+    lambda: tiny_albert(pooling="cls", num_groups=2, num_inner_repetitions=2),
     lambda: ClassifierHead(3, hidden_units=(8, 4), dropout=0.2, batch_norm=True, activation="sigmoid"),
-], ids=["bilstm", "pooled_embeddings", "albert", "head"])
+], ids=["bilstm", "pooled_embeddings", "albert", "albert_cls_groups", "head"])
 def test_get_config_round_trip_builds_an_equal_layer(layer_factory):
     layer = layer_factory()
     config = layer.get_config()
@@ -162,6 +171,46 @@ def test_saved_and_reloaded_classifier_predicts_the_same(make_encoder, tmp_path)
     np.testing.assert_array_equal(model.predict(token_ids, verbose=0), reloaded.predict(token_ids, verbose=0))
 
 
+def test_albert_is_keras_hubs_backbone_with_its_interface():
+    encoder = tiny_albert()
+    assert isinstance(encoder.backbone, keras_hub.models.AlbertBackbone)
+    assert set(encoder.backbone.input) == {"token_ids", "segment_ids", "padding_mask"}
+    outputs = encoder.backbone({"token_ids": TOKENS, "segment_ids": np.zeros_like(TOKENS),
+                                "padding_mask": (TOKENS != PAD).astype("int32")})
+    assert tuple(outputs["sequence_output"].shape) == (3, 4, 8) and tuple(outputs["pooled_output"].shape) == (3, 8)
+
+
+def test_albert_cls_pooling_is_the_backbones_pooled_output_for_the_first_token():
+    encoder = tiny_albert(pooling="cls")
+    pooled = encoder(TOKENS, training=False)
+    expected = encoder.backbone({"token_ids": TOKENS, "segment_ids": np.zeros_like(TOKENS),
+                                 "padding_mask": (TOKENS != PAD).astype("int32")})["pooled_output"]
+    np.testing.assert_allclose(pooled, expected, atol=1e-6)
+    changed_first = TOKENS.copy()
+    changed_first[0, 0] = 9
+    assert not np.allclose(encoder(changed_first, training=False)[0], pooled[0])
+
+
+def test_albert_mean_pooling_differs_from_cls_pooling_on_the_same_weights():
+    mean = tiny_albert(pooling="mean")
+    cls = tiny_albert(pooling="cls")
+    cls.set_weights(mean.get_weights())  # both poolings have exactly the backbone's weights
+    assert not np.allclose(mean(TOKENS, training=False)[:2], cls(TOKENS, training=False)[:2], atol=1e-4)
+
+
+def test_albert_rejects_an_unknown_pooling():
+    with pytest.raises(ValueError, match="Received: pooling='max'"):
+        tiny_albert(pooling="max")
+
+
+@pytest.mark.usefixtures("mixed_bfloat16")
+def test_albert_backbone_follows_the_mixed_precision_policy():
+    encoder = tiny_albert()
+    assert encoder.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert keras.backend.standardize_dtype(encoder(TOKENS).dtype) == "bfloat16"
+    assert all(w.dtype == "float32" for w in encoder.weights)
+
+
 def test_albert_shares_one_block_across_all_layers():
     def count(encoder):
         encoder.build((None, SEQ_LENGTH))
@@ -172,6 +221,8 @@ def test_albert_shares_one_block_across_all_layers():
     six_layers_two_groups = count(tiny_albert(num_layers=6, num_groups=2))
     assert six_layers_two_groups[0] > six_layers_one_group[0]
     assert six_layers_two_groups[1] > six_layers_one_group[1]
+    assert count(tiny_albert(num_layers=6, num_groups=2, num_inner_repetitions=2)) == count(
+        tiny_albert(num_layers=2, num_groups=1, num_inner_repetitions=4))  # four distinct blocks each
 
 
 def test_albert_rejects_layers_not_divisible_by_groups():
@@ -239,6 +290,11 @@ def test_build_encoder_builds_each_named_encoder():
     assert ENCODERS == ("bilstm", "albert")
 
 
+def test_build_encoder_pools_albert_by_mean_when_the_job_leaves_pooling_to_the_data():
+    assert build_encoder("albert", VOCAB_SIZE, SEQ_LENGTH, hidden_dim=8, num_heads=2, pooling="auto").pooling == "mean"
+    assert build_encoder("albert", VOCAB_SIZE, SEQ_LENGTH, hidden_dim=8, num_heads=2, pooling="cls").pooling == "cls"
+
+
 def test_build_encoder_rejects_an_unknown_name():
     with pytest.raises(ValueError, match="Received: name='transformer'"):
         build_encoder("transformer", VOCAB_SIZE, SEQ_LENGTH)
@@ -248,4 +304,5 @@ def test_build_encoder_rejects_an_unknown_name():
 def test_encoder_defaults_are_the_job_configs_defaults(encoder_class, config_class):
     parameters = inspect.signature(encoder_class).parameters
     for field in dataclasses.fields(config_class):
-        assert parameters[field.name].default == field.default, field.name
+        if field.name != "pooling":  # "auto" is resolved from the data before the encoder is built
+            assert parameters[field.name].default == field.default, field.name
