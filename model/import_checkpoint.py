@@ -39,16 +39,9 @@ from schemas.errors import UserError
 _POOLER_SEED = 42  # a freshly initialized pooler is the same on every import
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as a UserError (one line, no usage dump)."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="python -m model.import_checkpoint", allow_abbrev=False,
-                             description="Import a published ALBERT checkpoint into a pretrained-encoder directory.")
+    parser = cli.ArgumentParser(job_file=False, prog="python -m model.import_checkpoint",
+                                description="Import a published ALBERT checkpoint into a pretrained-encoder directory.")
     parser.add_argument("--checkpoint", required=True, metavar="SRC",
                         help="A Hugging Face directory, or a TF1 checkpoint prefix (or its directory).")
     parser.add_argument("--output-dir", required=True, metavar="DIR", help="The pretrained-encoder directory to write.")

@@ -18,10 +18,11 @@ from schemas.logs import configure_logging
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag as a UserError (one line, no usage dump)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, job_file: bool = True, **kwargs):
         super().__init__(allow_abbrev=False, **kwargs)  # never swallow a Beam flag by its prefix
-        self.add_argument("--config", default=None, metavar="JOB_YAML",
-                          help="YAML job file; flags given here override its values.")
+        if job_file:  # the stages read a job file; one-off tools (checkpoint import) do not
+            self.add_argument("--config", default=None, metavar="JOB_YAML",
+                              help="YAML job file; flags given here override its values.")
 
     def error(self, message):
         raise UserError(f"{message} (see --help)")

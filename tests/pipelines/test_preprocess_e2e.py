@@ -12,8 +12,6 @@ import gzip
 import json
 import os
 import random
-import subprocess
-import sys
 import zlib
 
 import pytest
@@ -23,6 +21,7 @@ import tensorflow_transform as tft
 from pipelines import preprocess
 from schemas import features, output_dirs, rejections
 from tests.conftest import make_documents, write_corpus
+from tests.pipelines.fresh_process import token_ids_in_fresh_process
 
 pytestmark = pytest.mark.slow
 
@@ -205,13 +204,6 @@ def test_a_multi_process_run_gives_the_same_vocabularies_and_splits(mixed, tmp_p
 
 # --- one run per tokenizer or task -----------------------------------------------------------------
 
-FRESH_PROCESS_SCRIPT = (
-    "import json, sys, tensorflow as tf, tensorflow_text, tensorflow_transform as tft\n"
-    "output_dir, texts = sys.argv[1], json.loads(sys.stdin.read())\n"
-    "out = tft.TFTransformOutput(output_dir).transform_raw_features("
-    "{'text': tf.constant(texts)}, drop_unused_features=True)\n"
-    f"print(json.dumps(out[{features.TOKEN_IDS!r}].numpy().tolist()))\n"
-)
 
 
 def test_wordpiece_ids_from_the_pipeline_equal_transform_raw_features_in_a_fresh_process(tmp_path):
@@ -221,11 +213,8 @@ def test_wordpiece_ids_from_the_pipeline_equal_transform_raw_features_in_a_fresh
                    "--eval-fraction", "0.0")
     texts = [d["text"] for d in documents]
 
-    fresh = subprocess.run([sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(output)], input=json.dumps(texts),
-                           capture_output=True, text=True, check=True,
-                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    served = sorted(token_ids_in_fresh_process(output, texts))
 
-    served = sorted(map(tuple, json.loads(fresh.stdout.strip().splitlines()[-1])))
     pipelined = sorted(tuple(e[features.TOKEN_IDS]) for e in read_split(output, features.TRAIN_SPLIT))
     assert served == pipelined
 

@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import unicodedata
 
 import pytest
@@ -24,6 +22,7 @@ from pipelines.sentencepiece_model import LEARNED_LAYOUT, MODEL_ASSET
 from schemas import features
 from tests.conftest import make_documents, write_corpus
 from tests.pipelines.albert_fixtures import SPIECE, write_pretrained_dir
+from tests.pipelines.fresh_process import token_ids_in_fresh_process
 from tests.pipelines.test_preprocess_e2e import read_split
 
 pytestmark = pytest.mark.slow
@@ -117,24 +116,13 @@ def test_pipeline_ids_equal_the_reference_tokenizer(given):
     assert pipelined == expected_rows(texts, SPIECE.read_bytes(), lowercase=True, max_seq_length=MAX_SEQ_LENGTH)
 
 
-FRESH_PROCESS_SCRIPT = (
-    "import json, sys, tensorflow as tf, tensorflow_text, tensorflow_transform as tft\n"
-    "output_dir, texts = sys.argv[1], json.loads(sys.stdin.read())\n"
-    "out = tft.TFTransformOutput(output_dir).transform_raw_features("
-    "{'text': tf.constant(texts)}, drop_unused_features=True)\n"
-    f"print(json.dumps(out[{features.TOKEN_IDS!r}].numpy().tolist()))\n"
-)
 
 
 def test_the_saved_transform_needs_no_model_file_in_a_fresh_process(given):
     _, output, model_path = given
     os.remove(model_path)  # the graph holds the model's bytes
     texts = [d["text"] for d in documents()]
-    fresh = subprocess.run([sys.executable, "-c", FRESH_PROCESS_SCRIPT, output], input=json.dumps(texts),
-                           capture_output=True, text=True, timeout=180, check=False,
-                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES=""))
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
-    served = sorted(map(tuple, json.loads(fresh.stdout.strip().splitlines()[-1])))
+    served = sorted(token_ids_in_fresh_process(output, texts))
     assert served == sorted(tuple(e[features.TOKEN_IDS]) for e in all_examples(output))
     assert os.listdir(os.path.join(output, "transform_fn", "assets")) == [features.LABEL_VOCABULARY]
 
