@@ -35,6 +35,8 @@ from schemas.runtime_defaults import apply_tensorflow_defaults  # noqa: E402  (n
 
 apply_tensorflow_defaults()  # as the stages: before TensorFlow loads
 
+from model.flops import albert_forward_flops, measure_matmul_peak  # noqa: E402  (after the defaults)
+
 PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
@@ -48,17 +50,6 @@ def bilstm_forward_flops(seq_length: int, embedding_dim: int, projection_dim: in
         flops += 2 * 2 * seq_length * (layer_input + lstm_units) * 4 * lstm_units
         layer_input = 2 * lstm_units
     return flops
-
-
-def albert_forward_flops(seq_length: int, embedding_dim: int, hidden_dim: int, num_layers: int,
-                         intermediate_dim: int, num_inner_repetitions: int = 1, **_) -> int:
-    """Matmul FLOPs of one example through the ALBERT encoder (sharing saves weights, not FLOPs)."""
-    t, h = seq_length, hidden_dim
-    per_layer = (2 * 4 * t * h * h  # query, key, value and output projections
-                 + 2 * 2 * t * t * h  # attention scores and the weighted sum of values
-                 + 2 * 2 * t * h * intermediate_dim)  # feed-forward network
-    layers_applied = num_layers * num_inner_repetitions  # each layer runs its group's inner blocks
-    return 2 * t * embedding_dim * h + layers_applied * per_layer + 2 * h * h  # + embedding projection, pooler
 
 
 def head_forward_flops(context_dim: int, hidden_units: tuple[int, ...], num_classes: int) -> int:
@@ -78,29 +69,6 @@ def training_flops_per_example(encoder: str, job, seq_length: int, num_classes: 
     # The head's input width as the encoder defines it (an unbuilt layer: no weights are made).
     context_dim = build_encoder(encoder, 2, seq_length, **vars(encoder_config)).output_dim
     return 3 * (forward + head_forward_flops(context_dim, job.head.hidden_units, num_classes))
-
-
-def measure_matmul_peak(precision: str, size: int = 2048, repeats: int = 8, seconds: float = 3.0) -> float:
-    """FLOP/s of a chain of `size`² matmuls in `precision`, best of repeated timings."""
-    import tensorflow as tf
-
-    dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
-    a = tf.random.normal((size, size), dtype=tf.float32) / size ** 0.5
-    a = tf.cast(a, dtype)
-
-    @tf.function
-    def chain(x):
-        for _ in range(repeats):
-            x = tf.matmul(x, a)
-        return x
-
-    chain(a).numpy()  # trace and warm up
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        chain(a).numpy()
-        best = max(best, repeats * 2 * size ** 3 / (time.perf_counter() - started))
-    return best
 
 
 def measure_training(encoder: str, job, precision: str, jit_compile: bool, seq_length: int, batch_size: int,
@@ -168,7 +136,9 @@ def main(argv=None) -> None:
     from schemas.config_loader import load_job_config
 
     job = load_job_config(args.config)
-    peaks = {precision: measure_matmul_peak(precision) for precision in args.precisions}
+    # Larger and longer than the trainer's own measurement: the peak is this benchmark's baseline.
+    peaks = {precision: measure_matmul_peak(precision, size=2048, repeats=8, seconds=3.0)
+             for precision in args.precisions}
     rows = []
     for encoder in args.encoders:
         flops_per_example = training_flops_per_example(encoder, job, args.seq_length, num_classes=2)

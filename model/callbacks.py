@@ -64,19 +64,27 @@ class PruneEpochCheckpoints(keras.callbacks.Callback):
             tf.io.gfile.remove(by_epoch[epoch_number])
 
 
+def run_callbacks(run_dir: str, examples_per_epoch: int) -> list:
+    """Timing, history.csv, TensorBoard and the resume state, in the order a kill at an epoch end
+    needs: logs first, then the resume state, so a resumable epoch is always a logged one."""
+    return [
+        EpochTimer(examples_per_epoch),
+        HistoryWriter(run_dir),
+        keras.callbacks.TensorBoard(log_dir=join(run_dir, LOGS_DIR)),
+        # Saves model and optimizer state after every epoch; a restarted run continues from there.
+        # Two copies, so a kill in the middle of writing one resumes from the other.
+        keras.callbacks.BackupAndRestore(backup_dir=join(run_dir, BACKUP_DIR), delete_checkpoint=False,
+                                         double_checkpoint=True),
+    ]
+
+
 def make_callbacks(settings: TrainConfig, multi_label: bool, steps_per_epoch: int) -> list:
     model_dir = settings.model_dir
     monitor, mode = ("val_loss", "min") if multi_label else ("val_accuracy", "max")
-    # Order matters for a run killed at an epoch end: logs first, then the resume state, then the
-    # per-epoch checkpoint, so a checkpoint on disk implies its epoch is logged and resumable.
+    # The per-epoch checkpoint after the resume state: a checkpoint on disk implies its epoch is
+    # logged and resumable.
     callbacks = [
-        EpochTimer(steps_per_epoch * settings.batch_size),
-        HistoryWriter(model_dir),
-        keras.callbacks.TensorBoard(log_dir=join(model_dir, LOGS_DIR)),
-        # Saves model and optimizer state after every epoch; a restarted run continues from there.
-        # Two copies, so a kill in the middle of writing one resumes from the other.
-        keras.callbacks.BackupAndRestore(backup_dir=join(model_dir, BACKUP_DIR), delete_checkpoint=False,
-                                         double_checkpoint=True),
+        *run_callbacks(model_dir, steps_per_epoch * settings.batch_size),
         keras.callbacks.ModelCheckpoint(join(model_dir, CHECKPOINTS_DIR, EPOCH_WEIGHTS_FILE), save_weights_only=True),
         PruneEpochCheckpoints(join(model_dir, CHECKPOINTS_DIR), settings.keep_checkpoints),
     ]

@@ -46,13 +46,22 @@ class PreprocessedData:
         return _read_vocabulary(self.data_dir, features.TOKEN_VOCABULARY)
 
 
+def read_finished_stats(data_dir: str, command: str) -> dict:
+    """stats.json of the finished preprocessing output `data_dir`; UserError naming `command` (the
+    one that makes such an output) when it is not one."""
+    if not data_dir or not tf.io.gfile.exists(join(data_dir, features.SUCCESS_MARKER)):
+        raise UserError(f"{data_dir or '--data-dir'} is not a finished preprocessing output "
+                        f"(no {features.SUCCESS_MARKER}); run `{command}` first.")
+    return json.loads(read_text(join(data_dir, features.STATS_FILE)))
+
+
 def read_preprocessed(data_dir: str) -> PreprocessedData:
     """Reads stats.json, the label vocabulary and the feature spec of a finished preprocessing run."""
     data_dir = data_dir.rstrip("/")
-    if not data_dir or not tf.io.gfile.exists(join(data_dir, features.SUCCESS_MARKER)):
-        raise UserError(f"{data_dir or '--data-dir'} is not a finished preprocessing output "
-                        f"(no {features.SUCCESS_MARKER}); run `python -m pipelines.preprocess` first.")
-    stats = json.loads(read_text(join(data_dir, features.STATS_FILE)))
+    stats = read_finished_stats(data_dir, "python -m pipelines.preprocess")
+    if stats.get("task") == features.TASK_PRETRAIN:
+        raise UserError(f"{data_dir} holds pretrain-task data (unlabelled segment pairs, for `python -m "
+                        f"model.pretrain`); the trainer needs labelled documents: preprocess with --task classify.")
     label_names = tuple(_read_vocabulary(data_dir, features.LABEL_VOCABULARY))
     if len(label_names) < 2:
         raise UserError(f"{data_dir} has {len(label_names)} label(s); a classifier needs at least 2.")

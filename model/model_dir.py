@@ -1,4 +1,4 @@
-"""The model directory: whether a training run may write there, resume there, or replace it.
+"""The run directory: whether a training (or pretraining) run may write there, resume there, or replace it.
 
 The rules are `schemas.output_dirs`' (shared with the Beam stages), over `tf.io.gfile`:
 
@@ -11,14 +11,18 @@ The rules are `schemas.output_dirs`' (shared with the Beam stages), over `tf.io.
 - anything else (another stage's output, a folder of other files, the data directory or a
   directory inside or around it): refused, with nothing written or deleted.
 
-`check_model_dir` decides without writing anything; `prepare_model_dir` then acts on it.
+`check_model_dir` decides without writing anything; `prepare_model_dir` then acts on it. The
+pretraining stage's output directory (`model.pretrain`) follows the same rules through
+`check_run_dir` and `prepare_run_dir`, with its own stage and settings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+from typing import Callable
 
 import tensorflow as tf
 
@@ -40,42 +44,73 @@ _PATH_SETTINGS = ("train.data_dir", "train.word_vectors", "train.init_from")
 _MAX_CHANGES_NAMED = 4
 
 
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """What the rules need to know about one stage's run directory."""
+
+    path: str
+    stage: str  # output_dirs.TRAIN, output_dirs.PRETRAIN
+    overwrite: bool
+    input_dirs: tuple[str, ...]  # directories the run reads, which the run directory may not overlap
+    input_files: tuple[str, ...] = ()
+    flag: str = "--model-dir"  # the flag that names it, in messages
+    noun: str = "model directory"  # what messages call it
+    # (section.key settings that shape the saved state, from a job config dict) for the resume check
+    state_settings: Callable[[dict], dict] | None = None
+
+
+def model_run_dir(job: JobConfig) -> RunDir:
+    settings = job.train
+    return RunDir(settings.model_dir, output_dirs.TRAIN, settings.overwrite,
+                  (settings.data_dir, settings.init_from or ""),
+                  (settings.word_vectors,) if settings.word_vectors else (),
+                  state_settings=lambda config: state_settings(config, settings.encoder))
+
+
 def check_model_dir(job: JobConfig) -> str:
     """NEW, REPLACE or RESUME for `job.train.model_dir`; raises UserError when the run may not write there."""
-    settings = job.train
-    if not settings.model_dir:
-        raise UserError("No model directory given: pass --model-dir DIR.")
-    output_dirs.check_not_overlapping(settings.model_dir, [settings.data_dir, settings.init_from or ""],
-                                      [settings.word_vectors] if settings.word_vectors else [])
-    try:
-        if tf.io.gfile.exists(settings.model_dir) and not tf.io.gfile.isdir(settings.model_dir):
-            raise UserError(f"Model directory {settings.model_dir} is a file; choose a directory.")
-        decision = output_dirs.check_output_dir(GfileFilesystem(), settings.model_dir, output_dirs.TRAIN,
-                                                settings.overwrite, resumable=True)
-        if decision == RESUME:
-            check_same_settings(settings.model_dir, job)
-        return decision
-    except (tf.errors.OpError, OSError) as e:
-        raise UserError(f"Cannot read the model directory {settings.model_dir}: {_first_line(e)}") from None
+    return check_run_dir(job, model_run_dir(job))
 
 
 def prepare_model_dir(job: JobConfig, decision: str) -> None:
     """Creates (or replaces) the model directory for `decision`, marked as the trainer's own."""
-    model_dir = job.train.model_dir
+    prepare_run_dir(job, model_run_dir(job), decision)
+
+
+def check_run_dir(job: JobConfig, run_dir: RunDir) -> str:
+    """NEW, REPLACE or RESUME for `run_dir`; raises UserError when the run may not write there."""
+    if not run_dir.path:
+        raise UserError(f"No {run_dir.noun} given: pass {run_dir.flag} DIR.")
+    output_dirs.check_not_overlapping(run_dir.path, run_dir.input_dirs, run_dir.input_files)
+    try:
+        if tf.io.gfile.exists(run_dir.path) and not tf.io.gfile.isdir(run_dir.path):
+            raise UserError(f"{run_dir.noun.capitalize()} {run_dir.path} is a file; choose a directory.")
+        decision = output_dirs.check_output_dir(GfileFilesystem(), run_dir.path, run_dir.stage,
+                                                run_dir.overwrite, resumable=True)
+        if decision == RESUME:
+            check_same_settings(run_dir.path, job, run_dir.state_settings)
+        return decision
+    except (tf.errors.OpError, OSError) as e:
+        raise UserError(f"Cannot read the {run_dir.noun} {run_dir.path}: {_first_line(e)}") from None
+
+
+def prepare_run_dir(job: JobConfig, run_dir: RunDir, decision: str) -> None:
+    """Creates (or replaces) `run_dir` for `decision`: _STAGE.json (its stage) and config.json first."""
+    path = run_dir.path
     try:
         if decision == REPLACE:
-            tf.io.gfile.rmtree(model_dir)  # check_model_dir made sure it is this trainer's own output
+            tf.io.gfile.rmtree(path)  # check_run_dir made sure it is this stage's own output
         if decision == RESUME:
-            logging.info("Found the state of an unfinished run in %s: resuming it.", model_dir)
+            logging.info("Found the state of an unfinished run in %s: resuming it.", path)
             return
-        tf.io.gfile.makedirs(model_dir)
-        write_text(join(model_dir, output_dirs.STAGE_MARKER), output_dirs.stage_marker(output_dirs.TRAIN))
-        write_text(join(model_dir, RUN_CONFIG_FILE), job.to_json())
+        tf.io.gfile.makedirs(path)
+        write_text(join(path, output_dirs.STAGE_MARKER), output_dirs.stage_marker(run_dir.stage))
+        write_text(join(path, RUN_CONFIG_FILE), job.to_json())
     except (tf.errors.OpError, OSError) as e:
-        raise UserError(f"Cannot write the model directory {model_dir}: {_first_line(e)}") from None
+        raise UserError(f"Cannot write the {run_dir.noun} {path}: {_first_line(e)}") from None
 
 
-def check_same_settings(model_dir: str, job: JobConfig) -> None:
+def check_same_settings(model_dir: str, job: JobConfig, settings_of: Callable[[dict], dict] | None = None) -> None:
     """Refuses to resume the unfinished run in `model_dir` when a setting of its state changed."""
     path = join(model_dir, RUN_CONFIG_FILE)
     if not tf.io.gfile.exists(path):
@@ -86,7 +121,8 @@ def check_same_settings(model_dir: str, job: JobConfig) -> None:
         raise UserError(f"{path} is not valid JSON, so the unfinished run in {model_dir} cannot be checked "
                         f"before resuming it; pass --overwrite to start over.") from None
     now = json.loads(job.to_json())
-    changes = changed_settings(state_settings(started_with, job.train.encoder), state_settings(now, job.train.encoder))
+    settings_of = settings_of or (lambda config: state_settings(config, job.train.encoder))
+    changes = changed_settings(settings_of(started_with), settings_of(now))
     if changes:
         named = "; ".join(f"{key} was {was!r}, now {now!r}" for key, was, now in changes[:_MAX_CHANGES_NAMED])
         more = f" (and {len(changes) - _MAX_CHANGES_NAMED} more)" if len(changes) > _MAX_CHANGES_NAMED else ""
@@ -98,12 +134,18 @@ def state_settings(job: dict, encoder: str) -> dict[str, object]:
     """{"section.key": value} of a job config dict (JobConfig.to_json's), for the settings that
     shape the saved state of an `encoder` run; paths made absolute so `prep/` and `./prep` compare
     equal. (A changed encoder shows as train.encoder, the encoder's own section being the same.)"""
-    sections = ("train", "head", encoder)
+    return comparable_settings(job, ("train", "head", encoder), RESUMABLE_CHANGES, _PATH_SETTINGS)
+
+
+def comparable_settings(job: dict, sections: tuple[str, ...], unchecked: frozenset[str],
+                        paths: tuple[str, ...]) -> dict[str, object]:
+    """{"section.key": value} of a job config dict for `sections`, less the `unchecked` keys, with
+    the `paths` keys made absolute so `prep/` and `./prep` compare equal."""
     flat = {f"{section}.{key}": value for section in sections for key, value in job.get(section, {}).items()}
-    for key in _PATH_SETTINGS:
+    for key in paths:
         if flat.get(key):
             flat[key] = _comparable_path(flat[key])
-    return {key: value for key, value in flat.items() if key not in RESUMABLE_CHANGES}
+    return {key: value for key, value in flat.items() if key not in unchecked}
 
 
 def changed_settings(was: dict, now: dict) -> list[tuple[str, object, object]]:

@@ -22,14 +22,20 @@ def peak_learning_rate(settings: TrainConfig) -> float:
     return FINE_TUNING_LEARNING_RATE if settings.init_from else FROM_SCRATCH_LEARNING_RATE
 
 
-def make_optimizer(settings: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """AdamW on the warm-up + cosine schedule, global-norm clipping, no decay on biases/norms/embeddings."""
-    schedule = WarmupCosineDecay(peak_learning_rate(settings), total_steps=total_steps,
-                                 warmup_steps=int(settings.warmup_fraction * total_steps))
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=settings.weight_decay,
-                                       global_clipnorm=settings.clip_norm or None)
+def scheduled_optimizer(peak: float, total_steps: int, *, warmup_fraction: float, weight_decay: float,
+                        clip_norm: float, lamb: bool = False) -> keras.optimizers.Optimizer:
+    """AdamW (or LAMB) on the warm-up + cosine schedule, global-norm clipping (0: none), no weight
+    decay on biases, norms and embeddings."""
+    schedule = WarmupCosineDecay(peak, total_steps=total_steps, warmup_steps=int(warmup_fraction * total_steps))
+    optimizer_class = keras.optimizers.Lamb if lamb else keras.optimizers.AdamW
+    optimizer = optimizer_class(learning_rate=schedule, weight_decay=weight_decay, global_clipnorm=clip_norm or None)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings"])
     return optimizer
+
+
+def make_optimizer(settings: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
+    return scheduled_optimizer(peak_learning_rate(settings), total_steps, warmup_fraction=settings.warmup_fraction,
+                               weight_decay=settings.weight_decay, clip_norm=settings.clip_norm)
 
 
 def compile_model(model: keras.Model, settings: TrainConfig, multi_label: bool, total_steps: int,

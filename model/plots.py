@@ -30,7 +30,7 @@ TRAIN_COLOR = "#1f77b4"
 EVAL_COLOR = "#d62728"
 LEARNING_RATE_KEYS = ("learning_rate", "lr")
 MAX_TICK_LABEL_CHARS = 18
-ACRONYMS = {"auc", "prc", "roc", "mse", "mae", "rmse", "f1", "lr"}
+ACRONYMS = {"auc", "prc", "roc", "mse", "mae", "rmse", "f1", "lr", "mlm", "sop"}
 
 
 def plot_confusion_matrix(matrix, label_names: Sequence[str], path,
@@ -92,8 +92,9 @@ def plot_multilabel_confusion(per_label_matrices: Mapping[str, Sequence[Sequence
 
 
 def plot_training_curves(history: Mapping[str, Sequence[float]], path,
-                         title: str = "Training curves") -> str:
-    """One panel per metric family, train (``x``) against eval (``val_x``), by epoch from 1.
+                         title: str = "Training curves", x_label: str = "Epoch") -> str:
+    """One panel per metric family, train (``x``) against eval (``val_x``), by epoch from 1
+    (``x_label`` names what a history row is).
 
     Keras ``History.history`` fits as is. Loss comes first, then accuracy, then other families
     alphabetically; a ``learning_rate`` (or ``lr``) key gets its own last panel, log-scaled when
@@ -110,9 +111,9 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path,
     grid = figure.subplots(num_rows, num_columns, squeeze=False)
     all_axes = [axes for row in grid for axes in row]
     for axes, (family, (train, evaluation)) in zip(all_axes, panels):
-        _draw_metric_panel(axes, family, train, evaluation)
+        _draw_metric_panel(axes, family, train, evaluation, x_label)
     if learning_rate is not None:
-        _draw_learning_rate_panel(all_axes[len(panels)], learning_rate)
+        _draw_learning_rate_panel(all_axes[len(panels)], learning_rate, x_label)
     for axes in all_axes[num_panels:]:
         axes.set_visible(False)
     figure.suptitle(title, fontsize=13)
@@ -218,18 +219,18 @@ def _as_count_matrix(matrix) -> np.ndarray:
 
 # --- training-curve drawing ---------------------------------------------------------------------
 
-def _draw_metric_panel(axes, family: str, train: list | None, evaluation: list | None) -> None:
+def _draw_metric_panel(axes, family: str, train: list | None, evaluation: list | None, x_label: str) -> None:
     for values, label, color in ((train, "train", TRAIN_COLOR), (evaluation, "eval", EVAL_COLOR)):
         if values is not None:
             _draw_series(axes, values, label, color)
     if evaluation is not None:
         _mark_best_epoch(axes, evaluation, lower_is_better=_lower_is_better(family))
     axes.set_title(_pretty_name(family), fontsize=11)
-    _style_epoch_axes(axes)
+    _style_epoch_axes(axes, x_label)
     axes.legend(fontsize=9, loc="best", framealpha=0.9)
 
 
-def _draw_learning_rate_panel(axes, values: list[float]) -> None:
+def _draw_learning_rate_panel(axes, values: list[float], x_label: str) -> None:
     _draw_series(axes, values, "learning rate", "#2ca02c", drawstyle="steps-post")
     positive = [value for value in values if value > 0]
     if len(positive) == len(values) and max(positive) / min(positive) >= 10:
@@ -237,7 +238,7 @@ def _draw_learning_rate_panel(axes, values: list[float]) -> None:
     else:
         axes.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     axes.set_title("Learning rate", fontsize=11)
-    _style_epoch_axes(axes)
+    _style_epoch_axes(axes, x_label)
 
 
 def _draw_series(axes, values: list[float], label: str, color: str, drawstyle: str = "default") -> None:
@@ -257,8 +258,8 @@ def _mark_best_epoch(axes, values: list[float], lower_is_better: bool) -> None:
               label=f"best eval {values[best]:.4g} @ {best + 1}", zorder=5)
 
 
-def _style_epoch_axes(axes) -> None:
-    axes.set_xlabel("Epoch")
+def _style_epoch_axes(axes, x_label: str) -> None:
+    axes.set_xlabel(x_label)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(True, alpha=0.35, linewidth=0.7)
     axes.spines[["top", "right"]].set_visible(False)

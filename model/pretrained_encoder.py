@@ -117,9 +117,7 @@ def write_pretrained_dir(output_dir: str, backbone: keras_hub.models.AlbertBackb
     try:
         tf.io.gfile.makedirs(staging)
         write_text(join(staging, output_dirs.STAGE_MARKER), output_dirs.stage_marker(stage))
-        write_bytes(join(staging, spec.TOKENIZER_MODEL_FILE), tokenizer_model)
-        _save_weights(backbone, join(staging, spec.WEIGHTS_FILE))
-        write_text(join(staging, spec.ENCODER_FILE), json.dumps(description, indent=2) + "\n")
+        write_encoder_files(staging, backbone, tokenizer_model, description)
         if decision == "replace":
             tf.io.gfile.rmtree(output_dir)  # check_output_dir made sure it is this stage's own output
         move_directory(staging, output_dir)
@@ -130,6 +128,15 @@ def write_pretrained_dir(output_dir: str, backbone: keras_hub.models.AlbertBackb
         if tf.io.gfile.exists(staging):
             tf.io.gfile.rmtree(staging)
     return output_dir
+
+
+def write_encoder_files(directory: str, backbone: keras_hub.models.AlbertBackbone, tokenizer_model: bytes,
+                        description: dict) -> None:
+    """spiece.model, encoder.weights.h5 and encoder.json (`description`, see `encoder_json`) into
+    `directory`, encoder.json last; the caller marks the directory finished (_SUCCESS) after."""
+    write_bytes(join(directory, spec.TOKENIZER_MODEL_FILE), tokenizer_model)
+    _save_weights(backbone, join(directory, spec.WEIGHTS_FILE))
+    write_text(join(directory, spec.ENCODER_FILE), json.dumps(description, indent=2) + "\n")
 
 
 def read_encoder_config(directory: str) -> dict:

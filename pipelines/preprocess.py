@@ -1,6 +1,14 @@
 """Preprocessing stage: raw corpus → validated documents → tf.Transform → TFRecords.
 
     python -m pipelines.preprocess --input 'corpus/*.jsonl' --output-dir out/prep [Beam options]
+    python -m pipelines.preprocess --task pretrain --input 'unlabelled/*.jsonl' --output-dir out/pairs
+
+Two tasks share the readers, validation, train/eval split by document, dead-letter output and
+staged output directory:
+- classify (default): labelled documents → padded token ids and label ids (`build_pipeline`);
+- pretrain: unlabelled documents (labels ignored) → SentencePiece segment pairs `[CLS] A [SEP] B
+  [SEP]` with segment ids and the sentence-order label (`build_pretrain_pipeline`, see
+  `pipelines.segment_pairs`), and the model the ids are of as spiece.model.
 
 Writes to the output directory: transform_fn/ and transformed_metadata/ (tf.Transform's layout),
 train/ and eval/ (gzip TFRecord shards of tf.Example), rejected/ (JSON Lines with reason and
@@ -17,24 +25,25 @@ apply_tensorflow_defaults()  # before TensorFlow loads: it reads them once
 
 import dataclasses
 import functools
-import json
 import logging
 import time
 from typing import Any, Sequence
 
 import apache_beam as beam
-import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.io.filesystems import FileSystems
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
-from pipelines import cli, outputs
+from pipelines import cli, outputs, pretrain_data
 from pipelines.io import ReadCorpus, WriteRejected, text_dirs_directories
 from pipelines.options import make_pipeline, make_pipeline_options
-from pipelines.preprocessing_fn import preprocessing_fn
+from pipelines.preprocessing_fn import preprocessing_fn, pretrain_preprocessing_fn
+from pipelines.pretrain_data import EncodePairs, MakeSegmentPairs
 from pipelines.pretrained_dir import apply_to_settings, read_pretrained_tokenizer
-from pipelines.sentencepiece_model import MODEL_ASSET, SentencePieceModel, describe, read_model_file
-from pipelines.stats import SummarizeCorpus, tokenizer_facts
+from pipelines.segment_pairs import FRAMING_IDS, MIN_PIECES
+from pipelines.sentencepiece_model import LEARNED_LAYOUT, SentencePieceModel, describe, read_model_file
+from pipelines.stats import SummarizeCorpus, SummarizePairs
+from pipelines.stats_file import PARTIAL_STATS, finish_pretrain_stats, finish_stats
 from pipelines.transforms import (CountRejections, RejectUnknownLabels, SplitTrainEval, ToRecordBatches,
                                   ValidateDocuments)
 from schemas import config as config_lib
@@ -42,9 +51,6 @@ from schemas import features, output_dirs
 from schemas.config_loader import read_job_file
 from schemas.errors import UserError
 from schemas.raw_schema import RAW_ARROW_SCHEMA, raw_tensor_representations
-
-_PARTIAL_STATS = "stats.partial.json"
-
 
 class WriteExamples(beam.PTransform):
     """Writes serialized tf.Examples as gzip TFRecord shards `<directory>/part-*.tfrecord.gz`."""
@@ -106,49 +112,62 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_di
             read=records, train=split.train, eval_=eval_checked.documents, rejected=rejected,
             transformed=all_transformed, max_seq_length=settings.max_seq_length)
         | "WriteSummary" >> beam.io.WriteToText(
-            FileSystems.join(output_dir, _PARTIAL_STATS), num_shards=1, shard_name_template="")
+            FileSystems.join(output_dir, PARTIAL_STATS), num_shards=1, shard_name_template="")
     )
 
 
-def _vocabulary_size(output_dir: str, settings: config_lib.PreprocessConfig) -> int:
-    """Size of the token id space the model must embed (padding and OOV buckets included)."""
-    learned = tft.TFTransformOutput(output_dir).vocabulary_size_by_name(features.TOKEN_VOCABULARY)
-    if settings.tokenizer == "word":
-        return learned + settings.num_oov_buckets + 1
-    return learned
+def build_pretrain_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str,
+                            sentencepiece_model: SentencePieceModel | None = None) -> None:
+    """The pretrain task's data flow, top to bottom. Writes everything but spiece.model under
+    `output_dir`. Needs `tft_beam.Context(passthrough_keys=pretrain_data.PASSTHROUGH_KEYS)`.
 
-
-def _learned_sentencepiece_model(output_dir: str) -> SentencePieceModel:
-    """The model learned by the run, from its copy in transform_fn/assets/."""
-    transform_fn = tft.TFTransformOutput(output_dir).transform_savedmodel_dir
-    path = FileSystems.join(transform_fn, "assets", MODEL_ASSET)
-    return describe(read_model_file(path), path)
-
-
-def finish_stats(output_dir: str, job: config_lib.JobConfig, wall_seconds: float,
-                 sentencepiece_model: SentencePieceModel | None = None) -> dict:
-    """Completes the in-pipeline summary, checks it reconciles, writes stats.json.
-
-    Vocabulary facts are added only when there were training documents to learn them from (or
-    the SentencePiece model was given).
+    `sentencepiece_model`: the given model (None: learned here, from the training split).
     """
-    stats = outputs.take_json(FileSystems.join(output_dir, _PARTIAL_STATS))
-    outputs.check_reconciles(stats["read"], accepted=stats["accepted"], rejected=stats["rejected"])
-    settings = job.preprocess
-    stats.update({
-        "tokenizer": settings.tokenizer,
-        "max_seq_length": settings.max_seq_length,
-        "multi_label": job.corpus.multi_label,
-        "num_labels": len(stats["labels"]),
-        "wall_seconds": round(wall_seconds, 2),
-    })
-    if settings.tokenizer == "sentencepiece" and sentencepiece_model is None and stats["train"]:
-        sentencepiece_model = _learned_sentencepiece_model(output_dir)
-    if settings.tokenizer != "sentencepiece" and stats["train"]:
-        stats["vocab_size"] = _vocabulary_size(output_dir, settings)
-    stats.update(tokenizer_facts(settings, sentencepiece_model))
-    outputs.write_text(FileSystems.join(output_dir, features.STATS_FILE), json.dumps(stats, indent=2) + "\n")
-    return stats
+    corpus, settings = job.corpus, job.preprocess
+    raw_adapter = pretrain_data.raw_adapter_config()
+    transform = functools.partial(pretrain_preprocessing_fn, config=settings, sentencepiece_model=sentencepiece_model)
+    special = sentencepiece_model.special_tokens if sentencepiece_model else LEARNED_LAYOUT
+    make_pairs = functools.partial(MakeSegmentPairs, settings.max_seq_length, special["cls"], special["sep"])
+
+    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus)
+    validated = records | "ValidateDocuments" >> ValidateDocuments(corpus, ignore_labels=True)
+    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction)
+
+    to_batch = pretrain_data.to_pretrain_record_batch
+    train_batches = split.train | "BatchTrain" >> ToRecordBatches(to_batch=to_batch)
+    eval_batches = split.eval | "BatchEval" >> ToRecordBatches(to_batch=to_batch)
+    (train_tokenized, _), transform_fn = (
+        (train_batches, raw_adapter)
+        | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(transform, output_record_batches=True)
+    )
+    eval_tokenized, _ = (
+        ((eval_batches, raw_adapter), transform_fn)
+        | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
+    )
+    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+
+    train_pairs = train_tokenized | "PairTrain" >> make_pairs()
+    eval_pairs = eval_tokenized | "PairEval" >> make_pairs()
+    rejected = (
+        (validated.rejected, train_pairs.rejected, eval_pairs.rejected)
+        | "AllRejected" >> beam.Flatten()
+        | "CountRejections" >> CountRejections("preprocess")
+    )
+    _ = rejected | "WriteRejected" >> WriteRejected(output_dir)
+    _ = (train_pairs.documents
+         | "EncodeTrain" >> EncodePairs()
+         | "WriteTrain" >> WriteExamples(FileSystems.join(output_dir, features.TRAIN_SPLIT)))
+    _ = (eval_pairs.documents
+         | "EncodeEval" >> EncodePairs()
+         | "WriteEval" >> WriteExamples(FileSystems.join(output_dir, features.EVAL_SPLIT)))
+
+    _ = (
+        pipeline
+        | "SummarizePairs" >> SummarizePairs(read=records, rejected=rejected, train_pairs=train_pairs.documents,
+                                             eval_pairs=eval_pairs.documents)
+        | "WriteSummary" >> beam.io.WriteToText(
+            FileSystems.join(output_dir, PARTIAL_STATS), num_shards=1, shard_name_template="")
+    )
 
 
 def _why_nothing_to_train_on(stats: dict) -> str:
@@ -161,7 +180,8 @@ def _why_nothing_to_train_on(stats: dict) -> str:
 def build_parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(
         prog="python -m pipelines.preprocess",
-        description="Raw labelled corpus → tf.Transform → padded token ids in TFRecords. "
+        description="Raw corpus → tf.Transform → TFRecords: padded token ids and labels (classify) or "
+                    "segment pairs for pretraining (--task pretrain). "
                     "Unrecognised --flags are passed to Beam (e.g. --runner, --direct_num_workers).")
     add = functools.partial(cli.add_override, parser)
     add("--input", "corpus.inputs", action="append", metavar="PATTERN",
@@ -175,9 +195,14 @@ def build_parser() -> cli.ArgumentParser:
         help="Documents may carry several labels, separated by --label-separator.")
     add("--label-separator", "corpus.label_separator", help="Separator of multiple labels (default: ',').")
     add("--output-dir", "preprocess.output_dir", metavar="DIR", help="Where the outputs are written.")
+    add("--task", "preprocess.task", choices=features.TASKS,
+        help="classify (default): labelled documents → padded token ids and label ids, for model.trainer; "
+             "pretrain: documents (labels ignored) → sentencepiece segment pairs [CLS] A [SEP] B [SEP] with "
+             "sentence-order labels, for model.pretrain.")
     add("--tokenizer", "preprocess.tokenizer", choices=features.TOKENIZERS,
         help="word (vocabulary of words), wordpiece (subwords learned from the corpus) or sentencepiece "
-             "(ALBERT's: a given SentencePiece model, or one learned from the corpus).")
+             "(ALBERT's: a given SentencePiece model, or one learned from the corpus). The pretrain task "
+             "takes sentencepiece only (its default).")
     add("--sentencepiece-model", "preprocess.sentencepiece_model", metavar="PATH",
         help="A SentencePiece model file (any Beam filesystem) for the sentencepiece tokenizer; implies it.")
     add("--pretrained", "preprocess.pretrained", metavar="DIR",
@@ -190,8 +215,9 @@ def build_parser() -> cli.ArgumentParser:
         help="word: tokens seen fewer times map to OOV buckets.")
     add("--num-oov-buckets", "preprocess.num_oov_buckets", type=int, help="word: hash buckets for unknown tokens.")
     add("--max-seq-length", "preprocess.max_seq_length", type=int,
-        help="Tokens kept per document (padded; sentencepiece: [CLS] and [SEP] included). Default 256, "
-             "or the --pretrained encoder's longest sequence if that is shorter.")
+        help="Tokens kept per document (padded; sentencepiece: [CLS] and [SEP] included); pretrain: the "
+             "longest segment pair, framing included (at least 5). Default 256, or the --pretrained "
+             "encoder's longest sequence if that is shorter.")
     add("--eval-fraction", "preprocess.eval_fraction", type=float, help="Share of documents for eval (0.1).")
     add("--no-lowercase", "preprocess.lowercase", action="store_const", const=False, help="Keep letter case.")
     add("--overwrite", "preprocess.overwrite", action="store_const", const=True,
@@ -206,10 +232,30 @@ def _explicit_settings(known) -> dict[str, Any]:
     return values
 
 
+def _with_task_tokenizer(job: config_lib.JobConfig, explicit: dict[str, Any]) -> config_lib.JobConfig:
+    """The pretrain task tokenizes with sentencepiece (implied when no tokenizer is given)."""
+    settings = job.preprocess
+    if settings.task != features.TASK_PRETRAIN:
+        return job
+    if explicit.get("tokenizer", "sentencepiece") != "sentencepiece":
+        raise config_lib.ConfigError(f"preprocess.task pretrain needs preprocess.tokenizer sentencepiece (learned, "
+                                     f"--sentencepiece-model or --pretrained). "
+                                     f"Received: tokenizer={explicit['tokenizer']!r}")
+    return dataclasses.replace(job, preprocess=dataclasses.replace(settings, tokenizer="sentencepiece"))
+
+
+def _check_pair_room(settings: config_lib.PreprocessConfig) -> None:
+    shortest = FRAMING_IDS + MIN_PIECES
+    if settings.task == features.TASK_PRETRAIN and settings.max_seq_length < shortest:
+        raise config_lib.ConfigError(f"preprocess.max_seq_length must be at least {shortest} for the pretrain task "
+                                     f"([CLS] A [SEP] B [SEP]). Received: max_seq_length={settings.max_seq_length}")
+
+
 def resolve_tokenizer(job: config_lib.JobConfig, explicit: dict[str, Any]
                       ) -> tuple[config_lib.JobConfig, SentencePieceModel | None]:
-    """The job with the pretrained directory's settings applied, and the given SentencePiece model
-    read and checked (None when there is none to read)."""
+    """The job with the task's tokenizer and the pretrained directory's settings applied, and the
+    given SentencePiece model read and checked (None when there is none to read)."""
+    job = _with_task_tokenizer(job, explicit)
     settings = job.preprocess
     source = settings.pretrained or settings.sentencepiece_model
     if source and explicit.get("tokenizer", "sentencepiece") != "sentencepiece":
@@ -223,6 +269,7 @@ def resolve_tokenizer(job: config_lib.JobConfig, explicit: dict[str, Any]
         model = describe(read_model_file(settings.sentencepiece_model), settings.sentencepiece_model)
     else:
         model = None
+    _check_pair_room(settings)
     return dataclasses.replace(job, preprocess=settings), model
 
 
@@ -233,13 +280,17 @@ def run(argv: Sequence[str] | None = None) -> dict:
     job, sentencepiece_model = resolve_tokenizer(job, _explicit_settings(known))
     corpus, settings = job.corpus, job.preprocess
     started = time.time()
+    pretrain = settings.task == features.TASK_PRETRAIN
+    build, finish = (build_pretrain_pipeline, finish_pretrain_stats) if pretrain else (build_pipeline, finish_stats)
     with outputs.StagedOutputDir(settings.output_dir, settings.overwrite, output_dirs.PREPROCESS,
                                  input_dirs=text_dirs_directories(corpus), input_patterns=corpus.inputs) as output:
         outputs.write_text(output.join(features.CONFIG_FILE), job.to_json())
-        with make_pipeline(options) as pipeline, tft_beam.Context(temp_dir=output.join("tmp")):
-            build_pipeline(pipeline, job, output.path, sentencepiece_model)
+        context = tft_beam.Context(temp_dir=output.join("tmp"),
+                                   passthrough_keys=set(pretrain_data.PASSTHROUGH_KEYS) if pretrain else None)
+        with make_pipeline(options) as pipeline, context:
+            build(pipeline, job, output.path, sentencepiece_model)
         _delete_tree(output.join("tmp"))
-        stats = finish_stats(output.path, job, time.time() - started, sentencepiece_model)
+        stats = finish(output.path, job, time.time() - started, sentencepiece_model)
         if stats["train"] == 0:
             # Nothing can be trained on this output: it must not look finished, and the final
             # directory stays free for a corrected run. The rejections are kept for reading.

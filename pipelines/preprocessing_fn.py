@@ -10,6 +10,10 @@ and frames the pieces `[CLS] pieces… [SEP]` before padding.
 
 from __future__ import annotations
 
+import functools
+import re
+
+import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
 import tensorflow_transform as tft
@@ -100,14 +104,23 @@ def frame_cls_sep(pieces: tf.RaggedTensor, model: SentencePieceModel, max_seq_le
     return token_ids, pieces.row_lengths() + 2
 
 
-def sentencepiece_outputs(text: tf.Tensor, config: PreprocessConfig, model: SentencePieceModel | None
-                          ) -> dict[str, tf.Tensor]:
-    """Token ids of the given SentencePiece model, or of one learned from the training split."""
+def model_and_pieces(text: tf.Tensor, config: PreprocessConfig, model: SentencePieceModel | None
+                     ) -> tuple[SentencePieceModel, tf.RaggedTensor]:
+    """The given SentencePiece model, or one learned from the training split, and the [batch,
+    (pieces)] ids of the text prepared as ALBERT prepares it. Both tasks tokenize through here,
+    so pretraining and fine-tuning see the same ids for the same text."""
     normalized = albert_text.normalize(text, config.lowercase)
     if model is None:
         words = tf.strings.split(normalized)
         model = describe(learn_sentencepiece(words.flat_values, config.vocab_size), "the learned model")
-    token_ids, lengths = frame_cls_sep(sentencepiece_pieces(normalized, model.model), model, config.max_seq_length)
+    return model, sentencepiece_pieces(normalized, model.model)
+
+
+def sentencepiece_outputs(text: tf.Tensor, config: PreprocessConfig, model: SentencePieceModel | None
+                          ) -> dict[str, tf.Tensor]:
+    """Token ids of the given SentencePiece model, or of one learned from the training split."""
+    model, pieces = model_and_pieces(text, config, model)
+    token_ids, lengths = frame_cls_sep(pieces, model, config.max_seq_length)
     return {features.TOKEN_IDS: token_ids, features.SEQUENCE_LENGTH: lengths}
 
 
@@ -147,3 +160,49 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], *, config: PreprocessConfig, 
     if features.LABEL in inputs:
         outputs.update(label_outputs(inputs[features.LABEL], multi_label))
     return outputs
+
+
+# --- The pretrain task: a document's pieces and where its sentences end ---------------------------
+
+PIECE_IDS = "piece_ids"  # int64 [batch, (pieces)]: unframed and uncut
+ENDS_SENTENCE = "ends_sentence"  # int64 [batch, (pieces)]: 1 where the piece closes a sentence
+
+# A piece made only of sentence-final punctuation, perhaps after the word-start mark and before
+# closing quotes or brackets: ".", "▁?", "!!", '."', ".)". (NFKD has already made "…" "...".)
+_SENTENCE_FINAL_PIECE = re.compile("\u2581?[.!?\u3002\uff01\uff1f]+[\"'\u2019\u201d\u00bb)\\]]*")
+
+
+@functools.cache
+def sentence_final_piece_ids(model: bytes) -> tuple[int, ...]:
+    """Ids of the model's pieces that end a sentence (normal pieces only, never control pieces)."""
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model)
+    return tuple(i for i in range(processor.get_piece_size())
+                 if not (processor.is_control(i) or processor.is_unknown(i))
+                 and _SENTENCE_FINAL_PIECE.fullmatch(processor.id_to_piece(i)))
+
+
+def ends_sentence(pieces: tf.RaggedTensor, model: bytes) -> tf.RaggedTensor:
+    """[batch, (pieces)] → [batch, (pieces)] int64: 1 for a piece of sentence-final punctuation.
+
+    The ids are found once, in Python, when the graph is built; the graph compares against them.
+    """
+    final_ids = sentence_final_piece_ids(model)
+    final_ids = tf.constant(final_ids, dtype=tf.int64, shape=[len(final_ids)])
+    flat = pieces.flat_values
+    is_final = tf.reduce_any(tf.equal(flat[:, None], final_ids[None, :]), axis=-1)
+    return pieces.with_flat_values(tf.cast(is_final, tf.int64))
+
+
+def pretrain_preprocessing_fn(inputs: dict[str, tf.Tensor], *, config: PreprocessConfig,
+                              sentencepiece_model: SentencePieceModel | None = None) -> dict[str, tf.Tensor]:
+    """Raw `text` → its SentencePiece ids (`piece_ids`) and sentence ends (`ends_sentence`).
+
+    The pretrain task's variant: no framing, padding or cut (pairs are cut from whole documents
+    after the transform) and no labels. Same normalization and model as `preprocessing_fn`.
+    """
+    if config.tokenizer != "sentencepiece":
+        raise ValueError(f"The pretrain task tokenizes with sentencepiece. Received: tokenizer={config.tokenizer!r}")
+    if sentencepiece_model is None and (config.sentencepiece_model or config.pretrained):
+        raise ValueError("The configured SentencePiece model must be read and passed as `sentencepiece_model`.")
+    model, pieces = model_and_pieces(inputs[features.TEXT], config, sentencepiece_model)
+    return {PIECE_IDS: pieces, ENDS_SENTENCE: ends_sentence(pieces, model.model)}

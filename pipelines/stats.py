@@ -1,4 +1,5 @@
-"""Corpus statistics computed inside the pipeline: counts that must reconcile, labels, lengths."""
+"""Corpus statistics computed inside the pipeline: counts that must reconcile, labels, lengths,
+and for the pretrain task the segment pairs."""
 
 from __future__ import annotations
 
@@ -93,6 +94,18 @@ def _summarize(_, read, train, eval_, rejected_by_reason, labels, length_histogr
     })
 
 
+class CountByReason(beam.PTransform):
+    """Rejections → one dict {reason: count}."""
+
+    def expand(self, rejected):
+        return (
+            rejected
+            | "Reasons" >> beam.Map(lambda r: r.reason)
+            | "CountReasons" >> beam.combiners.Count.PerElement()
+            | "ReasonsToDict" >> beam.combiners.ToDict()
+        )
+
+
 class SummarizeCorpus(beam.PTransform):
     """One JSON object with every count the stage reports (see stats.json)."""
 
@@ -106,12 +119,7 @@ class SummarizeCorpus(beam.PTransform):
         def count(pcoll, label):
             return pcoll | label >> beam.combiners.Count.Globally()
 
-        rejected_by_reason = (
-            self._rejected
-            | "Reasons" >> beam.Map(lambda r: r.reason)
-            | "CountReasons" >> beam.combiners.Count.PerElement()
-            | "ReasonsToDict" >> beam.combiners.ToDict()
-        )
+        rejected_by_reason = self._rejected | "RejectedByReason" >> CountByReason()
         accepted = (self._train, self._eval) | "Accepted" >> beam.Flatten()
         labels = (
             accepted
@@ -136,5 +144,64 @@ class SummarizeCorpus(beam.PTransform):
                 labels=pvalue.AsSingleton(labels),
                 length_histogram=pvalue.AsSingleton(length_histogram),
                 max_seq_length=self._max_seq_length,
+            )
+        )
+
+
+# --- The pretrain task ---------------------------------------------------------------------------
+
+
+class _PairCounts(beam.CombineFn):
+    """Documents, pairs, tokens ([CLS]/[SEP] included) and swapped pairs of per-document pair lists."""
+
+    def create_accumulator(self):
+        return 0, 0, 0, 0
+
+    def add_input(self, counts, pairs):
+        documents, pair_count, tokens, swapped = counts
+        return (documents + 1, pair_count + len(pairs), tokens + sum(len(p.token_ids) for p in pairs),
+                swapped + sum(p.sentence_order for p in pairs))
+
+    def merge_accumulators(self, accumulators):
+        return tuple(int(sum(values)) for values in zip(*accumulators)) if accumulators else self.create_accumulator()
+
+    def extract_output(self, counts):
+        return dict(zip(("documents", "pairs", "tokens", "swapped"), counts))
+
+
+def _summarize_pretrain(_, read, rejected_by_reason, train, eval_) -> str:
+    rejected = sum(rejected_by_reason.values())
+    return json.dumps({
+        "read": read,
+        "accepted": train["documents"] + eval_["documents"],
+        "rejected": rejected,
+        "rejected_by_reason": dict(sorted(rejected_by_reason.items())),
+        "train": train["documents"],
+        "eval": eval_["documents"],
+        "pairs": {features.TRAIN_SPLIT: train["pairs"], features.EVAL_SPLIT: eval_["pairs"]},
+        "tokens": {features.TRAIN_SPLIT: train["tokens"], features.EVAL_SPLIT: eval_["tokens"]},
+        "swapped_pairs": train["swapped"] + eval_["swapped"],
+    })
+
+
+class SummarizePairs(beam.PTransform):
+    """The pretrain task's counts as one JSON object: documents accepted per split (those that gave
+    pairs), pairs, tokens and swapped pairs per split, rejections by reason."""
+
+    def __init__(self, *, read, rejected, train_pairs, eval_pairs):
+        super().__init__()
+        self._read, self._rejected = read, rejected
+        self._train_pairs, self._eval_pairs = train_pairs, eval_pairs
+
+    def expand(self, pipeline):
+        return (
+            pipeline
+            | "Start" >> beam.Create([None])
+            | "Summarize" >> beam.Map(
+                _summarize_pretrain,
+                read=pvalue.AsSingleton(self._read | "CountRead" >> beam.combiners.Count.Globally()),
+                rejected_by_reason=pvalue.AsSingleton(self._rejected | "RejectedByReason" >> CountByReason()),
+                train=pvalue.AsSingleton(self._train_pairs | "CountTrain" >> beam.CombineGlobally(_PairCounts())),
+                eval_=pvalue.AsSingleton(self._eval_pairs | "CountEval" >> beam.CombineGlobally(_PairCounts())),
             )
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
@@ -20,12 +21,18 @@ REJECTED_TAG = "rejected"
 
 
 class _ValidateDoFn(beam.DoFn):
-    def __init__(self, config: CorpusConfig, require_label: bool, keep_fields: tuple[str, ...]):
+    def __init__(self, config: CorpusConfig, require_label: bool, keep_fields: tuple[str, ...],
+                 ignore_labels: bool = False):
         self._config = config
         self._require_label = require_label
         self._keep_fields = keep_fields
+        self._ignore_labels = ignore_labels
 
     def process(self, item: RawRecord | Rejection) -> Iterator:
+        if isinstance(item, RawRecord) and self._ignore_labels:
+            # Whatever the label field holds (nothing, a list, a number) cannot reject the document.
+            fields = {name: value for name, value in item.fields.items() if name != self._config.label_field}
+            item = dataclasses.replace(item, fields=fields)
         if isinstance(item, RawRecord):
             result = to_document(item, self._config, self._require_label, self._keep_fields)
         else:
@@ -37,17 +44,23 @@ class _ValidateDoFn(beam.DoFn):
 
 
 class ValidateDocuments(beam.PTransform):
-    """RawRecords → Documents (main output) and Rejections (output `rejected`)."""
+    """RawRecords → Documents (main output) and Rejections (output `rejected`).
 
-    def __init__(self, config: CorpusConfig, require_label: bool = True, keep_fields: tuple[str, ...] = ()):
+    `ignore_labels`: the label field is not read at all (unlabelled corpora): every Document has
+    no labels and none is rejected for its label.
+    """
+
+    def __init__(self, config: CorpusConfig, require_label: bool = True, keep_fields: tuple[str, ...] = (),
+                 ignore_labels: bool = False):
         super().__init__()
         self._config = config
-        self._require_label = require_label
+        self._require_label = require_label and not ignore_labels
         self._keep_fields = keep_fields
+        self._ignore_labels = ignore_labels
 
     def expand(self, records):
-        return records | beam.ParDo(_ValidateDoFn(self._config, self._require_label, self._keep_fields)).with_outputs(
-            REJECTED_TAG, main="documents")
+        return records | beam.ParDo(_ValidateDoFn(self._config, self._require_label, self._keep_fields,
+                                                  self._ignore_labels)).with_outputs(REJECTED_TAG, main="documents")
 
 
 class _CountRejectionsDoFn(beam.DoFn):
@@ -191,15 +204,18 @@ class ToRecordBatches(beam.PTransform):
 
     Batches are large and of fixed size: tf.Transform runs its graph and pre-aggregates analyzer
     inputs once per batch, so fewer, larger batches mean less per-element work in Beam.
+
+    `to_batch`: the conversion of a list of Documents (default: the raw schema's text and labels).
     """
 
-    def __init__(self, batch_size: int = 4096):
+    def __init__(self, batch_size: int = 4096, to_batch: Callable[[list[Document]], pa.RecordBatch] = to_record_batch):
         super().__init__()
         self._batch_size = batch_size
+        self._to_batch = to_batch
 
     def expand(self, documents):
         return (
             documents
             | "Batch" >> beam.BatchElements(min_batch_size=self._batch_size, max_batch_size=self._batch_size)
-            | "ToArrow" >> beam.Map(to_record_batch)
+            | "ToArrow" >> beam.Map(self._to_batch)
         )

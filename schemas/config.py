@@ -81,6 +81,7 @@ class PreprocessConfig:
     """How documents become padded token ids."""
 
     output_dir: str = ""
+    task: str = features.TASK_CLASSIFY  # classify | pretrain (segment pairs for model.pretrain; sentencepiece)
     tokenizer: str = "word"  # word | wordpiece | sentencepiece (implied by the two fields below)
     vocab_size: int = 20000  # word: the id space (padding + words + OOV buckets); wordpiece, sentencepiece: target size
     sentencepiece_model: str | None = None  # a SentencePiece model file (any Beam filesystem path); None: learned
@@ -93,6 +94,8 @@ class PreprocessConfig:
     overwrite: bool = False
 
     def __post_init__(self):
+        check(self.task in features.TASKS,
+               f"preprocess.task must be one of {', '.join(features.TASKS)}. Received: task={shown(self.task)}")
         check(self.tokenizer in features.TOKENIZERS,
                f"preprocess.tokenizer must be one of {', '.join(features.TOKENIZERS)}. "
                f"Received: tokenizer={shown(self.tokenizer)}")
@@ -276,6 +279,68 @@ class ScoreConfig:
                              f"Received: keep_fields={shown(list(self.keep_fields))}")
 
 
+PRETRAIN_OPTIMIZERS = ("adamw", "lamb")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Masked-LM + sentence-order pretraining of the albert encoder (`python -m model.pretrain`).
+
+    The architecture is the `albert` section's (or init_from's); hardware choices as in `train`.
+    """
+
+    data_dir: str = ""  # a preprocessing output directory of the pretrain task
+    output_dir: str = ""  # becomes a pretrained-encoder directory (plus the run's checkpoints, logs, metrics)
+    init_from: str | None = None  # continue pretraining this pretrained-encoder directory
+    steps: int = 10000  # optimizer steps in all
+    steps_per_checkpoint: int = 500  # resume state, held-out evaluation and history every this many steps
+    batch_size: int = 64
+    optimizer: str = "adamw"  # adamw | lamb
+    learning_rate: float | None = None  # peak; None: 5e-4 from scratch, 1e-4 with init_from
+    warmup_fraction: float = 0.05
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    dropout: float = 0.0  # ALBERT pretrains without dropout
+    mask_fraction: float = 0.15  # share of the non-special tokens chosen for prediction
+    max_ngram: int = 3  # masked spans of n tokens, p(n) ∝ 1/n for n ≤ max_ngram
+    max_predictions: int = 20  # chosen tokens per sequence, at most
+    eval_batches: int = 50  # held-out batches evaluated at each checkpoint (0: all)
+    strategy: str = "auto"
+    tpu: str | None = None
+    mixed_precision: str = "auto"
+    jit_compile: str = "auto"
+    shuffle_buffer: int = 10000
+    seed: int = 42
+    overwrite: bool = False
+
+    def __post_init__(self):
+        check(self.optimizer in PRETRAIN_OPTIMIZERS,
+               f"pretrain.optimizer must be one of {', '.join(PRETRAIN_OPTIMIZERS)}. "
+               f"Received: optimizer={shown(self.optimizer)}")
+        check(self.strategy in STRATEGIES,
+               f"pretrain.strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={shown(self.strategy)}")
+        check(self.mixed_precision in MIXED_PRECISION,
+               f"pretrain.mixed_precision must be one of {', '.join(MIXED_PRECISION)}. "
+               f"Received: mixed_precision={shown(self.mixed_precision)}")
+        check(self.jit_compile in JIT_COMPILE,
+               f"pretrain.jit_compile must be one of {', '.join(JIT_COMPILE)}. "
+               f"Received: jit_compile={shown(self.jit_compile)}")
+        for name in ("steps", "steps_per_checkpoint", "batch_size", "max_ngram", "max_predictions", "shuffle_buffer"):
+            check(getattr(self, name) >= 1,
+                  f"pretrain.{name} must be at least 1. Received: {name}={shown(getattr(self, name))}")
+        check(self.eval_batches >= 0,
+               f"pretrain.eval_batches must not be negative. Received: eval_batches={shown(self.eval_batches)}")
+        check(self.learning_rate is None or self.learning_rate > 0,
+               f"pretrain.learning_rate must be positive. Received: learning_rate={shown(self.learning_rate)}")
+        check(0.0 < self.mask_fraction < 1.0,
+               f"pretrain.mask_fraction must be in (0, 1). Received: mask_fraction={shown(self.mask_fraction)}")
+        check(0.0 <= self.warmup_fraction < 1.0,
+               f"pretrain.warmup_fraction must be in [0, 1). Received: warmup_fraction={shown(self.warmup_fraction)}")
+        check(0.0 <= self.dropout < 1.0, f"pretrain.dropout must be in [0, 1). Received: dropout={shown(self.dropout)}")
+        check(self.weight_decay >= 0 and self.clip_norm >= 0,
+               "pretrain.weight_decay and pretrain.clip_norm must not be negative.")
+
+
 @dataclasses.dataclass(frozen=True)
 class JobConfig:
     """Every stage's settings; each stage receives only its own section(s)."""
@@ -287,6 +352,7 @@ class JobConfig:
     albert: AlbertConfig = AlbertConfig()
     head: HeadConfig = HeadConfig()
     score: ScoreConfig = ScoreConfig()
+    pretrain: PretrainConfig = PretrainConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

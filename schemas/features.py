@@ -33,3 +33,16 @@ SUCCESS_MARKER = "_SUCCESS"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
 TOKENIZERS = ("word", "wordpiece", "sentencepiece")
+
+# --- Tasks of the preprocessing stage (stats.json "task"). ---
+TASK_CLASSIFY = "classify"  # labelled documents → padded token ids + label ids (model.trainer)
+TASK_PRETRAIN = "pretrain"  # unlabelled documents → segment pairs (model.pretrain)
+TASKS = (TASK_CLASSIFY, TASK_PRETRAIN)
+
+# --- Segment pairs of the pretrain task, as written to the TFRecords (one tf.Example per pair). ---
+# `[CLS] A [SEP] B [SEP]`, unpadded: at most max_seq_length ids; A and B are consecutive spans of
+# one document's sentences; B comes first in the document when the pair is swapped.
+PAIR_TOKEN_IDS = "token_ids"  # int64 [length]
+PAIR_SEGMENT_IDS = "segment_ids"  # int64 [length]: 0 for [CLS] A [SEP], 1 for B [SEP]
+SENTENCE_ORDER = "sentence_order"  # int64 scalar: 0 = A then B as in the document, 1 = swapped
+TOKENIZER_MODEL_FILE = "spiece.model"  # the pretrain task's SentencePiece model, in its output directory

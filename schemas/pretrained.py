@@ -23,7 +23,7 @@ encoder.json:
                    "special_tokens": {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}},
      "provenance": {"source": "<path given>", "source_format": "huggingface" | "tf1" | "pretrain",
                     "tensors": <count read>, "sha256": "<of the source weights file(s)>",
-                    "created": "<UTC ISO time>", "pooler": "imported" | "initialized",
+                    "created": "<UTC ISO time>", "pooler": "imported" | "initialized" | "trained",
                     "project_version": "0.2.0"}}
 
 Readers refuse a `format_version` newer than FORMAT_VERSION (written by a newer release).
@@ -46,6 +46,7 @@ SOURCE_FORMATS = (SOURCE_HUGGINGFACE, SOURCE_TF1, SOURCE_PRETRAIN)
 
 POOLER_IMPORTED = "imported"
 POOLER_INITIALIZED = "initialized"  # the checkpoint had none (e.g. a masked-LM-only save)
+POOLER_TRAINED = "trained"  # model.pretrain: the sentence-order objective trained it
 
 # ALBERT's special pieces, as in the published SentencePiece models (albert-base-v2: <pad> 0,
 # <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4). Padding must be id 0: the encoders mask features.PAD_ID.

@@ -15,6 +15,7 @@ INVALID_UTF8 = "invalid_utf8"
 WRONG_TYPE = "wrong_type"  # a field holds a number, list, ... where a string is needed
 UNKNOWN_LABEL = "label_not_in_training_split"  # eval documents whose label training never saw
 INFERENCE_FAILED = "inference_failed"  # scoring: the model raised on the document's batch
+TOO_SHORT_FOR_PAIR = "too_short_for_pair"  # pretrain task: fewer than 2 pieces, nothing for segment B
 
 ALL = (
     UNREADABLE_FILE,
@@ -27,6 +28,7 @@ ALL = (
     WRONG_TYPE,
     UNKNOWN_LABEL,
     INFERENCE_FAILED,
+    TOO_SHORT_FOR_PAIR,
 )
 
 RECORD_EXCERPT_CHARS = 500  # how much of a bad record is kept, so rejected/ stays small
