@@ -107,7 +107,7 @@ def make_pretrain_dataset(data: PretrainData, split: str, batch_size: int, maski
         dataset = dataset.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.interleave(lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
                                  cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE,
-                                 deterministic=not training)
+                                 deterministic=True)  # same seed, same batches: a rerun can be compared
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.map(lambda record: tf.io.parse_single_example(record, _PAIR_SPEC),
@@ -135,7 +135,7 @@ def make_pretrain_dataset(data: PretrainData, split: str, batch_size: int, maski
                                                                                                       tf.float32)}
 
     dataset = dataset.enumerate(start=first_batch).map(to_model_batch, num_parallel_calls=tf.data.AUTOTUNE,
-                                      deterministic=not training)
+                                                       deterministic=True)
     if not training:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(without_autotuning())

@@ -112,3 +112,26 @@ def tiny_export(tmp_path_factory) -> str:
     model = build_classifier(encoder, ClassifierHead(num_outputs=data.num_labels, hidden_units=(8,)))
     return export_model(model, data.data_dir, str(directory / "model"), list(data.label_names), multi_label=False,
                         threshold=0.5, config_json="{}", version=42)
+
+
+def unlabelled_corpus(path: Path) -> str:
+    """Documents of several sentences each, without a label field, as JSON Lines at `path`."""
+    lines = []
+    for i in range(40):
+        sentences = [f"Team {i % 7} said {j} goals came late{'!' if j % 3 else '.'}" for j in range(2 + i % 4)]
+        lines.append(json.dumps({"id": f"doc-{i}", "text": " ".join(sentences)}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def learned_tokenizer_pairs(tmp_path_factory) -> tuple[Path, dict]:
+    """(output dir, stats) of `pipelines.preprocess --task pretrain` over unlabelled_corpus(), learning
+    its SentencePiece model (vocabulary 60, pairs up to 32 tokens). Tests only read it."""
+    from pipelines import preprocess
+
+    directory = tmp_path_factory.mktemp("learned_tokenizer_pairs")
+    stats = preprocess.run(["--task", "pretrain", "--input", unlabelled_corpus(directory / "u.jsonl"),
+                            "--output-dir", str(directory / "pairs"), "--vocab-size", "60",
+                            "--max-seq-length", "32"])
+    return directory / "pairs", stats

@@ -24,14 +24,15 @@ WORD_IDS = range(10, 50)  # the synthetic text's 40 words
 MOTIF_LENGTH = 4
 
 
-def motif_pair(rng: np.random.Generator, swapped: bool, max_seq_length: int) -> tuple[list[int], list[int]]:
-    """A pair from a "document" that repeats a motif of 4 random words: a masked word follows from
-    the word 4 places away (and is one of the 4 words seen around it), while every word is as
-    frequent as any other over the corpus (a unigram guess is right 1 time in 40)."""
+def motif_pair(rng: np.random.Generator, swapped: bool, max_seq_length: int,
+               motif_length: int = MOTIF_LENGTH) -> tuple[list[int], list[int]]:
+    """A pair from a "document" that repeats a motif of `motif_length` random words: a masked word
+    follows from the word `motif_length` places away (and is one of the words seen around it), while
+    every word is as frequent as any other over the corpus (a unigram guess is right 1 time in 40)."""
     length_a = int(rng.integers(6, (max_seq_length - 3) // 2 + 1))
     length_b = int(rng.integers(6, max_seq_length - 3 - length_a + 1))
-    motif = rng.choice(np.asarray(WORD_IDS), size=MOTIF_LENGTH, replace=False)
-    text = [int(motif[i % MOTIF_LENGTH]) for i in range(length_a + length_b)]
+    motif = rng.choice(np.asarray(WORD_IDS), size=motif_length, replace=False)
+    text = [int(motif[i % motif_length]) for i in range(length_a + length_b)]
     first, second = text[:length_a], text[length_a:]
     if swapped:
         first, second = second, first
@@ -50,7 +51,7 @@ def _example(token_ids: list[int], segment_ids: list[int], order: int) -> bytes:
 
 
 def write_pretrain_dir(directory: Path, train_pairs: int = 2000, eval_pairs: int = 200, max_seq_length: int = 32,
-                       seed: int = 0, stats_changes: dict | None = None) -> str:
+                       seed: int = 0, stats_changes: dict | None = None, motif_length: int = MOTIF_LENGTH) -> str:
     """A finished pretrain-task output of motif pairs (half of them swapped) at `directory`."""
     rng = np.random.default_rng(seed)
     tokens = {}
@@ -60,7 +61,8 @@ def write_pretrain_dir(directory: Path, train_pairs: int = 2000, eval_pairs: int
         with tf.io.TFRecordWriter(str(directory / split / f"part-00000-of-00001{features.TFRECORD_SUFFIX}"),
                                   options="GZIP") as writer:
             for i in range(count):
-                token_ids, segment_ids = motif_pair(rng, swapped=bool(i % 2), max_seq_length=max_seq_length)
+                token_ids, segment_ids = motif_pair(rng, swapped=bool(i % 2), max_seq_length=max_seq_length,
+                                                     motif_length=motif_length)
                 tokens[split] += len(token_ids)
                 writer.write(_example(token_ids, segment_ids, i % 2))
     shutil.copy(SPIECE_MODEL, directory / features.TOKENIZER_MODEL_FILE)

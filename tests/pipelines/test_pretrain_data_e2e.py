@@ -2,8 +2,9 @@
 
 One run with a pretrained-encoder directory is shared by most tests; its documents are also run
 through the classify task with the same directory, whose ids are the reference: every pair must be
-cut from one document's classify ids, in the order its label says. One run learns its model; two
-runs fail (nothing to pair).
+cut from one document's classify ids, in the order its label says. One run learns its model (the
+session's `learned_tokenizer_pairs`, which tests/test_pretraining_e2e.py pretrains on); two runs
+fail (nothing to pair).
 """
 
 from __future__ import annotations
@@ -153,16 +154,14 @@ def test_each_task_names_itself_in_stats(pretrained_run):
     assert (stats["task"], classify_stats["task"]) == ("pretrain", "classify")
 
 
-def test_a_learned_model_is_written_as_spiece_model_and_every_id_is_one_of_its_pieces(tmp_path):
-    corpus = write_jsonl(documents(), tmp_path / "corpus.jsonl")
-    stats = preprocess.run(["--task", "pretrain", "--input", corpus, "--output-dir", str(tmp_path / "out"),
-                            "--vocab-size", "60", "--max-seq-length", "32"])
-    assets = glob.glob(str(tmp_path / "out" / "transform_fn" / "assets" / "*.model"))
+def test_a_learned_model_is_written_as_spiece_model_and_every_id_is_one_of_its_pieces(learned_tokenizer_pairs):
+    output, stats = learned_tokenizer_pairs  # --vocab-size 60, no --pretrained nor --sentencepiece-model
+    assets = glob.glob(str(output / "transform_fn" / "assets" / "*.model"))
     assert len(assets) == 1
     with open(assets[0], "rb") as f:
-        assert (tmp_path / "out" / features.TOKENIZER_MODEL_FILE).read_bytes() == f.read()
+        assert (output / features.TOKENIZER_MODEL_FILE).read_bytes() == f.read()
     assert stats["tokenizer"] == "sentencepiece" and stats["pretrained"] is None
-    pairs = read_pairs(tmp_path / "out", features.TRAIN_SPLIT)
+    pairs = read_pairs(output, features.TRAIN_SPLIT)
     assert max(i for p in pairs for i in p[features.PAIR_TOKEN_IDS]) < stats["vocab_size"]
 
 

@@ -24,7 +24,7 @@ from pipelines.documents import Document
 from pipelines.model_handler import SavedModelTextHandler, read_export_metadata
 from schemas import export_contract, features, output_dirs, predictions, rejections
 from schemas.errors import UserError
-from tests.conftest import make_documents, run_cli
+from tests.conftest import make_documents
 from tests.pipelines.conftest import ARTS, multi_label_documents
 
 slow = pytest.mark.slow
@@ -275,14 +275,17 @@ def test_the_handler_returns_one_result_per_text_in_order(tiny_export):
 # --- Runs that score nothing fail, and leave nothing that looks finished. ---
 
 @slow
-def test_a_run_whose_every_record_is_rejected_exits_2_and_keeps_them_unfinished(tmp_path, tiny_export):
+def test_a_run_whose_every_record_is_rejected_exits_2_and_keeps_them_unfinished(tmp_path, tiny_export, capsys):
     (tmp_path / "docs.jsonl").write_text('{"id": "b1", "text": "  "}\n{"id": "b2"}\nnot json\n')
     output_dir = tmp_path / "out"
-    result = run_cli("pipelines.score", "--model", tiny_export, "--input", str(tmp_path / "docs.jsonl"),
-                     "--id-field", "id", "--output-dir", str(output_dir))
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 2 and len(errors) == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as raised:  # the command's entry point, as `python -m pipelines.score` runs it
+        score.main(["--model", tiny_export, "--input", str(tmp_path / "docs.jsonl"), "--id-field", "id",
+                    "--output-dir", str(output_dir)])
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert raised.value.code == 2 and len(errors) == 1, stderr[-3000:]
+    assert "Traceback" not in stderr
     assert "all 3 record(s) were rejected" in errors[0]
     assert not output_dir.exists()
     (failed_dir,) = glob.glob(f"{output_dir}.failed-*")
