@@ -94,8 +94,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="A directory with train.parquet and test.parquet.")
     parser.add_argument("--work-dir", required=True)
-    parser.add_argument("--encoder", choices=["bilstm", "albert"],
-                        help="Overrides the job file's train.encoder (default: the job file's, else bilstm).")
+    parser.add_argument("--encoder", choices=["auto", "bilstm", "albert", "none"],
+                        help="Overrides the job file's train.encoder (default: the job file's, else the trainer's "
+                             "automatic choice).")
     parser.add_argument("--config", help="Job file for every stage (default: the project's defaults).")
     parser.add_argument("--skip-baseline", action="store_true", help="Run the pipeline side only.")
     parser.add_argument("--json-out")
@@ -120,7 +121,9 @@ def main(argv=None) -> None:
     with open(os.path.join(model_dir, "metrics.json")) as f:
         train_metrics = json.load(f)
     with open(os.path.join(model_dir, "config.json")) as f:
-        encoder = json.load(f)["train"]["encoder"]  # as resolved by the trainer: flag, job file or default
+        encoder = json.load(f)["train"]["encoder"]  # as resolved by the trainer: flag, job file or its choice
+    ngrams = train_metrics.get("ngrams")
+    model_name = encoder + (f" + {ngrams['max_ngram']}-grams {ngrams['weighting']}" if ngrams else "")
     with open(os.path.join(scored_dir, "evaluation.json")) as f:
         model = json.load(f)
     label_names = train_metrics["label_names"]
@@ -131,7 +134,7 @@ def main(argv=None) -> None:
     if baseline:
         print(f"{'TF-IDF 1-2-gram + LR (baseline)':<32}{baseline['accuracy']:>10.4f}{baseline['macro_f1']:>10.4f}"
               f"{baseline['seconds']['train']:>10.0f}{baseline['seconds']['score test']:>10.1f}")
-    print(f"{encoder + ' (this pipeline)':<32}{model['accuracy']:>10.4f}{model['macro_f1']:>10.4f}"
+    print(f"{model_name:<32}{model['accuracy']:>10.4f}{model['macro_f1']:>10.4f}"
           f"{seconds['train']:>10.0f}{seconds['score test']:>10.1f}")
     if baseline:
         print(f"accuracy ratio pipeline/baseline: {model['accuracy'] / baseline['accuracy']:.3f}")
@@ -140,7 +143,8 @@ def main(argv=None) -> None:
           f"eval accuracy {train_metrics['accuracy']:.4f}")
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"benchmark": "quality", "dataset": name, "encoder": encoder, "config": args.config,
+            json.dump({"benchmark": "quality", "dataset": name, "encoder": encoder, "ngrams": ngrams,
+                       "automatic_choices": train_metrics.get("automatic_choices"), "config": args.config,
                        "trainer_flags": trainer_flags, "test_documents": model["num_examples"],
                        "test_accuracy": model["accuracy"], "test_macro_f1": model["macro_f1"],
                        "seconds": seconds, "epochs_trained": train_metrics["epochs_trained"],

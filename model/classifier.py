@@ -1,4 +1,5 @@
-"""The text classifier: token ids → an encoder (chosen by name) → a classifier head."""
+"""The text classifier: token ids → an encoder (chosen by name) → a classifier head, with the
+n-gram path's logits added before the activation (or the n-gram path alone)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import keras
 from model.albert_encoder import POOLING_MEAN, AlbertEncoder
 from model.bilstm_encoder import BiLstmEncoder
 from model.classifier_head import ClassifierHead
+from model.ngram_logits import NgramLogits
 from schemas import features
 from schemas.config import ENCODERS
 
@@ -20,6 +22,8 @@ def build_encoder(name: str, vocab_size: int, max_seq_length: int, **encoder_kwa
     """
     if name == "bilstm":
         return BiLstmEncoder(vocab_size=vocab_size, **encoder_kwargs)
+    if name == "none":
+        raise ValueError("Encoder 'none' has no layer: build_classifier takes encoder=None for it.")
     if name == "albert":
         if encoder_kwargs.get("pooling") == "auto":
             encoder_kwargs = {**encoder_kwargs, "pooling": POOLING_MEAN}
@@ -27,9 +31,20 @@ def build_encoder(name: str, vocab_size: int, max_seq_length: int, **encoder_kwa
     raise ValueError(f"`name` must be one of {ENCODERS}. Received: name={name!r}")
 
 
-def build_classifier(encoder: keras.layers.Layer, head: ClassifierHead) -> keras.Model:
-    """A functional model: int64 token ids (B, T), PAD_ID-padded → probabilities (B, num_outputs)."""
+def build_classifier(encoder: keras.layers.Layer | None, head: ClassifierHead | None,
+                     ngram_logits: NgramLogits | None = None, activation: str = "softmax") -> keras.Model:
+    """A functional model: int64 token ids (B, T), PAD_ID-padded → probabilities (B, num_outputs).
+
+    encoder + head, plus `ngram_logits` added to the head's logits when given; or, with no encoder
+    (and no head), `ngram_logits` alone through `activation`.
+    """
+    if encoder is None and ngram_logits is None:
+        raise ValueError("A classifier needs an encoder, an n-gram path or both. Received neither.")
     token_ids = keras.Input(shape=(None,), dtype="int64", name=features.TOKEN_IDS)  # (B, T)
-    context = encoder(token_ids)  # (B, D)
-    probabilities = head(context)  # (B, num_outputs)
+    context = encoder(token_ids) if encoder is not None else None  # (B, D); the model's layer 1
+    wide = ngram_logits(token_ids) if ngram_logits is not None else None  # (B, num_outputs)
+    if context is None:
+        probabilities = keras.layers.Activation(activation, dtype="float32", name="probabilities")(wide)
+    else:
+        probabilities = head(context) if wide is None else head(context, wide)  # (B, num_outputs)
     return keras.Model(token_ids, probabilities, name="text_classifier")

@@ -25,6 +25,8 @@ class ClassifierHead(keras.layers.Layer):
 
     Call arguments:
         context: float tensor (B, D).
+        extra_logits: optional float32 tensor (B, num_outputs) added to the logits before the
+            activation (the n-gram path's, `model.ngram_logits`).
         training: bool. Whether dropout is active and batch normalization uses batch statistics.
 
     Returns:
@@ -65,11 +67,14 @@ class ClassifierHead(keras.layers.Layer):
         self.logits.build(shape)
         self.built = True
 
-    def call(self, context, training=None):
+    def call(self, context, extra_logits=None, training=None):
         x = context  # (B, D)
         for layer in self.hidden_layers:
             x = layer(x, training=training)  # (B, units)
-        return self.probabilities(self.logits(x))  # (B, num_outputs), float32
+        logits = self.logits(x)  # (B, num_outputs)
+        if extra_logits is not None:
+            logits = keras.ops.cast(logits, "float32") + extra_logits
+        return self.probabilities(logits)  # (B, num_outputs), float32
 
     def get_config(self):
         config = super().get_config()

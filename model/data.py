@@ -33,6 +33,7 @@ class PreprocessedData:
     tokenizer_sha256: str | None = None  # of the SentencePiece model used
     special_tokens: dict | None = None  # {"pad": 0, "unk": 1, "cls": 2, ...}
     pretrained: str | None = None  # the pretrained-encoder directory preprocessing took its tokenizer from
+    token_length: dict | None = None  # mean, p50, p95, max tokens per document before truncation
 
     @property
     def num_labels(self) -> int:
@@ -82,6 +83,7 @@ def read_preprocessed(data_dir: str) -> PreprocessedData:
         tokenizer_sha256=stats.get("tokenizer_sha256"),
         special_tokens=stats.get("special_tokens"),
         pretrained=stats.get("pretrained"),
+        token_length=stats.get("token_length"),
     )
 
 

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from model.filesystem import GfileFilesystem, join, read_text, write_text
 from schemas import features, output_dirs
-from schemas.config import JobConfig
+from schemas.config import AUTO, JobConfig
 from schemas.errors import UserError
 
 RUN_CONFIG_FILE = features.CONFIG_FILE  # the resolved job config, written when a run starts
@@ -133,8 +133,11 @@ def check_same_settings(model_dir: str, job: JobConfig, settings_of: Callable[[d
 def state_settings(job: dict, encoder: str) -> dict[str, object]:
     """{"section.key": value} of a job config dict (JobConfig.to_json's), for the settings that
     shape the saved state of an `encoder` run; paths made absolute so `prep/` and `./prep` compare
-    equal. (A changed encoder shows as train.encoder, the encoder's own section being the same.)"""
-    return comparable_settings(job, ("train", "head", encoder), RESUMABLE_CHANGES, _PATH_SETTINGS)
+    equal. (A changed encoder shows as train.encoder, the encoder's own section being the same.)
+    An `auto` encoder is chosen from the data later: both encoders' sections count."""
+    encoder_sections = ("bilstm", "albert") if encoder == AUTO else (encoder,)
+    return comparable_settings(job, ("train", "head", "ngrams", *encoder_sections), RESUMABLE_CHANGES,
+                               _PATH_SETTINGS)
 
 
 def comparable_settings(job: dict, sections: tuple[str, ...], unchecked: frozenset[str],

@@ -32,6 +32,7 @@ import keras
 import numpy as np
 
 from model import evaluation
+from model.automatic import choose_settings
 from model.callbacks import make_callbacks
 from model.classifier import build_classifier, build_encoder
 from model.classifier_head import ClassifierHead
@@ -43,19 +44,29 @@ from model.hardware import plan_hardware
 from model.history import read_history
 from model.inputs import make_dataset
 from model.model_dir import check_model_dir, prepare_model_dir
+from model.ngram_logits import NGRAM_LAYER_NAME, fit_feature_scales, ngram_logits_for
 from model.optimization import class_weights, compile_model
 from model.optimization import peak_learning_rate
 from model.pretrained_encoder import load_encoder
 from model.reports import write_metrics, write_plots
 from model.word_vectors import load_word_vectors
 from schemas import cli, features
-from schemas.config import ALBERT_POOLINGS, ENCODERS, JIT_COMPILE, MIXED_PRECISION, STRATEGIES, JobConfig, TrainConfig
+from schemas.config import (ALBERT_POOLINGS, AUTO, ENCODERS, JIT_COMPILE, MIXED_PRECISION, NGRAM_WEIGHTINGS, STRATEGIES,
+                            JobConfig, TrainConfig)
 from schemas.errors import UserError
 
 
 def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
-    """Encoder + head for the task the preprocessing output describes (call inside strategy.scope())."""
+    """Encoder + head (+ the n-gram path) for the task the preprocessing output describes; `job` with
+    its automatic settings chosen (`model.automatic`). Call inside strategy.scope()."""
     settings = job.train
+    if settings.encoder == AUTO or job.ngrams.max_ngram is None:
+        raise ValueError("build_model needs the job's automatic settings chosen: model.automatic.choose_settings.")
+    activation = "sigmoid" if data.multi_label else "softmax"
+    ngrams = (ngram_logits_for(job.ngrams.weighting, data.num_labels, data.vocab_size, job.ngrams.max_ngram,
+                               job.ngrams.num_buckets) if job.ngrams.max_ngram else None)
+    if settings.encoder == "none":
+        return build_classifier(None, None, ngrams, activation)
     if settings.encoder == "bilstm":
         encoder = build_encoder("bilstm", data.vocab_size, data.max_seq_length, dropout=settings.dropout,
                                 **vars(job.bilstm))
@@ -67,8 +78,8 @@ def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
                                 **{**vars(job.albert), "pooling": resolve_pooling(job.albert.pooling, data)})
     head = ClassifierHead(num_outputs=data.num_labels, hidden_units=job.head.hidden_units,
                           dropout=job.head.dropout, batch_norm=job.head.batch_norm,
-                          activation="sigmoid" if data.multi_label else "softmax")
-    return build_classifier(encoder, head)
+                          activation=activation)
+    return build_classifier(encoder, head, ngrams)
 
 
 def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig) -> dict:
@@ -87,18 +98,22 @@ def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig) 
 
 def train_and_evaluate(job: JobConfig) -> dict:
     """Fits, evaluates and exports; returns the metrics written to metrics.json."""
-    settings = job.train
     model_dir_decision = check_model_dir(job)  # before reading anything: refusals leave no trace
-    data = read_preprocessed(settings.data_dir)
+    given_job = job
+    data = read_preprocessed(job.train.data_dir)
+    job, automatic_choices = choose_settings(given_job, data)
+    settings = job.train
     if data.eval_examples == 0:
         raise UserError(f"{data.data_dir} has no eval examples; preprocess with --eval-fraction above 0.")
+    if settings.word_vectors and settings.encoder == "none":
+        raise UserError("--word-vectors initialise an encoder's word embeddings; train.encoder none has no encoder.")
     if settings.class_weights and data.multi_label:
         raise UserError("--class-weights applies to single-label corpora only.")
     if settings.init_from:
         check_pretrained_fits_data(settings.init_from, data)
     elif settings.encoder == "albert":
         resolve_pooling(job.albert.pooling, data)  # refuses pooling cls on data without [CLS]
-    prepare_model_dir(job, model_dir_decision)
+    prepare_model_dir(given_job, model_dir_decision)  # a resumed run compares the settings as given
     hardware = plan_hardware(settings)
     keras.utils.set_random_seed(settings.seed)
 
@@ -111,8 +126,12 @@ def train_and_evaluate(job: JobConfig) -> dict:
         model = build_model(job, data)
         compile_model(model, settings, data.multi_label, total_steps, hardware.jit_compile)
     coverage = load_word_vectors(model, settings.word_vectors, data) if settings.word_vectors else None
-    logging.info("Training %s (%d parameters%s) for up to %d epochs of %d steps on %d examples, peak learning "
-                 "rate %g.", settings.encoder, model.count_params(),
+    if job.ngrams.max_ngram:
+        fit_feature_scales(model.get_layer(NGRAM_LAYER_NAME), data, job.ngrams.weighting)
+    logging.info("Training %s%s (%d parameters%s) for up to %d epochs of %d steps on %d examples, peak learning "
+                 "rate %g.", settings.encoder,
+                 f" + {job.ngrams.max_ngram}-gram {job.ngrams.weighting}" if job.ngrams.max_ngram else "",
+                 model.count_params(),
                  f", initialized from {settings.init_from}" if settings.init_from else "", settings.epochs,
                  steps_per_epoch, data.train_examples, peak_learning_rate(settings))
 
@@ -128,6 +147,11 @@ def train_and_evaluate(job: JobConfig) -> dict:
     all_epochs = read_history(settings.model_dir)
     metrics.update({
         "encoder": settings.encoder,
+        "ngrams": {"max_ngram": job.ngrams.max_ngram, "weighting": job.ngrams.weighting,
+                   "num_buckets": job.ngrams.num_buckets} if job.ngrams.max_ngram else None,
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "automatic_choices": automatic_choices,
         "init_from": settings.init_from,
         "learning_rate": peak_learning_rate(settings),
         "parameters": int(model.count_params()),
@@ -157,9 +181,11 @@ def build_parser() -> cli.ArgumentParser:
     add = functools.partial(cli.add_override, parser)
     add("--data-dir", "train.data_dir", metavar="DIR", help="A finished preprocessing output directory.")
     add("--model-dir", "train.model_dir", metavar="DIR", help="Where checkpoints, logs, metrics and exports go.")
-    add("--encoder", "train.encoder", choices=ENCODERS, help="bilstm (default) or albert.")
-    add("--epochs", "train.epochs", type=int)
-    add("--batch-size", "train.batch_size", type=int, help="Global batch size (split across devices).")
+    add("--encoder", "train.encoder", choices=(AUTO, *ENCODERS),
+        help="bilstm, albert, none (the n-gram path alone) or auto (default: chosen from the data's stats.json).")
+    add("--epochs", "train.epochs", type=int, help="Default: chosen from the data.")
+    add("--batch-size", "train.batch_size", type=int,
+        help="Global batch size (split across devices). Default: chosen from the data.")
     add("--init-from", "train.init_from", metavar="DIR",
         help="Fine-tune the albert encoder of this pretrained-encoder directory (its architecture and weights).")
     add("--learning-rate", "train.learning_rate", type=float,
@@ -182,6 +208,11 @@ def build_parser() -> cli.ArgumentParser:
     add("--seed", "train.seed", type=int)
     add("--overwrite", "train.overwrite", action="store_const", const=True,
         help="Replace this trainer's own finished (or unfinished) run in --model-dir; nothing else is ever deleted.")
+    add("--max-ngram", "ngrams.max_ngram", type=int, metavar="N",
+        help="Longest word n-gram of the n-gram path (0: none). Default: chosen from the data.")
+    add("--ngram-buckets", "ngrams.num_buckets", type=int, metavar="N", help="Rows shared by hashed n-grams.")
+    add("--ngram-weighting", "ngrams.weighting", choices=NGRAM_WEIGHTINGS,
+        help="naive_bayes (log-count ratios), tfidf, or auto (naive_bayes for two classes).")
     add("--lstm-units", "bilstm.lstm_units", type=int)
     add("--num-lstm-layers", "bilstm.num_lstm_layers", type=int)
     add("--hidden-dim", "albert.hidden_dim", type=int)

@@ -83,12 +83,12 @@ class PreprocessConfig:
     output_dir: str = ""
     task: str = features.TASK_CLASSIFY  # classify | pretrain (segment pairs for model.pretrain; sentencepiece)
     tokenizer: str = "word"  # word | wordpiece | sentencepiece (implied by the two fields below)
-    vocab_size: int = 20000  # word: the id space (padding + words + OOV buckets); wordpiece, sentencepiece: target size
+    vocab_size: int = 50000  # word: the id space (padding + words + OOV buckets); wordpiece, sentencepiece: target size
     sentencepiece_model: str | None = None  # a SentencePiece model file (any Beam filesystem path); None: learned
     pretrained: str | None = None  # a pretrained-encoder directory: its SentencePiece model, case and longest sequence
     min_frequency: int = 2  # word tokens seen fewer times in training map to OOV buckets
     num_oov_buckets: int = 1  # word tokenizer only
-    max_seq_length: int = 256  # training and scoring batches are cut to their longest document
+    max_seq_length: int = 1024  # training and scoring batches are cut to their longest document
     eval_fraction: float = 0.1
     lowercase: bool = True
     overwrite: bool = False
@@ -123,7 +123,9 @@ class PreprocessConfig:
         check(0.0 <= self.eval_fraction < 1.0,
                f"preprocess.eval_fraction must be in [0, 1). Received: eval_fraction={shown(self.eval_fraction)}")
 
-ENCODERS = ("bilstm", "albert")
+ENCODERS = ("bilstm", "albert", "none")  # none: the n-gram path alone (a linear model)
+AUTO = "auto"  # chosen by the trainer from the data's stats.json (model/automatic.py)
+NGRAM_WEIGHTINGS = (AUTO, "naive_bayes", "tfidf")
 ALBERT_POOLINGS = ("auto", "cls", "mean")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "tpu")
 MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
@@ -191,9 +193,9 @@ class TrainConfig:
 
     data_dir: str = ""  # a preprocessing output directory
     model_dir: str = ""
-    encoder: str = "bilstm"  # bilstm | albert
-    epochs: int = 10
-    batch_size: int = 64
+    encoder: str = AUTO  # auto | bilstm | albert | none (the n-gram path alone)
+    epochs: int | None = None  # None: chosen from the data (model/automatic.py)
+    batch_size: int | None = None  # None: chosen from the data
     init_from: str | None = None  # a pretrained-encoder directory: albert's architecture and weights
     learning_rate: float | None = None  # peak, reached after warm-up; None: 3e-5 with init_from, else 1e-3
     warmup_fraction: float = 0.1  # share of all steps spent warming up, then cosine decay
@@ -214,8 +216,8 @@ class TrainConfig:
     overwrite: bool = False
 
     def __post_init__(self):
-        check(self.encoder in ENCODERS,
-               f"train.encoder must be one of {', '.join(ENCODERS)}. Received: encoder={shown(self.encoder)}")
+        check(self.encoder in (AUTO, *ENCODERS),
+               f"train.encoder must be one of {AUTO}, {', '.join(ENCODERS)}. Received: encoder={shown(self.encoder)}")
         check(self.strategy in STRATEGIES,
                f"train.strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={shown(self.strategy)}")
         check(self.mixed_precision in MIXED_PRECISION,
@@ -223,11 +225,13 @@ class TrainConfig:
                f"Received: mixed_precision={shown(self.mixed_precision)}")
         check(self.jit_compile in JIT_COMPILE,
                f"train.jit_compile must be one of {', '.join(JIT_COMPILE)}. Received: jit_compile={shown(self.jit_compile)}")
-        check(self.epochs >= 1, f"train.epochs must be at least 1. Received: epochs={shown(self.epochs)}")
-        check(self.batch_size >= 1, f"train.batch_size must be at least 1. Received: batch_size={shown(self.batch_size)}")
+        check(self.epochs is None or self.epochs >= 1,
+               f"train.epochs must be at least 1. Received: epochs={shown(self.epochs)}")
+        check(self.batch_size is None or self.batch_size >= 1,
+               f"train.batch_size must be at least 1. Received: batch_size={shown(self.batch_size)}")
         check(self.learning_rate is None or self.learning_rate > 0,
                f"train.learning_rate must be positive. Received: learning_rate={shown(self.learning_rate)}")
-        check(not self.init_from or self.encoder == "albert",
+        check(not self.init_from or self.encoder in (AUTO, "albert"),
                f"train.init_from needs train.encoder albert (a pretrained-encoder directory holds an ALBERT). "
                f"Received: encoder={shown(self.encoder)}")
         check(not (self.init_from and self.word_vectors),
@@ -241,6 +245,23 @@ class TrainConfig:
                "train.weight_decay, train.clip_norm, train.early_stopping_patience and train.keep_checkpoints "
                "must not be negative.")
         check(0.0 < self.threshold < 1.0, f"train.threshold must be in (0, 1). Received: threshold={shown(self.threshold)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class NgramConfig:
+    """The wide path: a linear model over the word n-grams each document holds, beside the encoder
+    (or alone, with train.encoder none). Its logits add to the head's."""
+
+    max_ngram: int | None = None  # longest n-gram in tokens; 0: no n-gram path; None: chosen from the data
+    num_buckets: int = 2**20  # rows shared by the hashed n-grams of two or more tokens
+    weighting: str = AUTO  # naive_bayes (log-count ratios, NBSVM) | tfidf (idf, length-normalized) | auto
+
+    def __post_init__(self):
+        check(self.max_ngram is None or self.max_ngram >= 0,
+               f"ngrams.max_ngram must not be negative. Received: max_ngram={shown(self.max_ngram)}")
+        check(self.num_buckets >= 1, f"ngrams.num_buckets must be at least 1. Received: num_buckets={shown(self.num_buckets)}")
+        check(self.weighting in NGRAM_WEIGHTINGS,
+               f"ngrams.weighting must be one of {', '.join(NGRAM_WEIGHTINGS)}. Received: weighting={shown(self.weighting)}")
 
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "csv")
@@ -351,6 +372,7 @@ class JobConfig:
     bilstm: BiLstmConfig = BiLstmConfig()
     albert: AlbertConfig = AlbertConfig()
     head: HeadConfig = HeadConfig()
+    ngrams: NgramConfig = NgramConfig()
     score: ScoreConfig = ScoreConfig()
     pretrain: PretrainConfig = PretrainConfig()
 

@@ -96,4 +96,6 @@ def test_quality_bench_runs_the_real_commands_beside_the_tfidf_baseline(tiny_dat
     # The three topics use disjoint words: the baseline separates them.
     assert result["baseline"]["accuracy"] > 0.9
     assert set(result["seconds"]) == {"preprocess", "train", "score test"}
-    assert result["encoder"] == "bilstm"  # the job file names none: the project default
+    # The job file names no encoder: the trainer's automatic choice for short texts, with word pairs.
+    assert result["encoder"] == "bilstm" and result["ngrams"]["max_ngram"] == 2
+    assert result["automatic_choices"]["train.encoder"]["value"] == "bilstm"

@@ -28,6 +28,8 @@ albert:
   intermediate_dim: 32
 head:
   hidden_units: [16]
+ngrams:
+  num_buckets: 64
 train:
   batch_size: 16
   learning_rate: 0.01

@@ -287,7 +287,9 @@ def test_build_encoder_builds_each_named_encoder():
     assert isinstance(build_encoder("bilstm", VOCAB_SIZE, SEQ_LENGTH, lstm_units=4), BiLstmEncoder)
     albert = build_encoder("albert", VOCAB_SIZE, SEQ_LENGTH, hidden_dim=8, num_heads=2)
     assert isinstance(albert, AlbertEncoder) and albert.max_seq_length == SEQ_LENGTH
-    assert ENCODERS == ("bilstm", "albert")
+    assert ENCODERS == ("bilstm", "albert", "none")
+    with pytest.raises(ValueError, match="no layer"):  # the n-gram path alone: build_classifier(None, ...)
+        build_encoder("none", VOCAB_SIZE, SEQ_LENGTH)
 
 
 def test_build_encoder_pools_albert_by_mean_when_the_job_leaves_pooling_to_the_data():

@@ -18,6 +18,7 @@ from model.classifier import build_classifier, build_encoder
 from model.classifier_head import ClassifierHead
 from model.data import read_preprocessed
 from model.export import export_model, latest_export
+from model.ngram_logits import NAIVE_BAYES, TFIDF, fit_feature_scales, ngram_logits_for
 from model.padding import trim_trailing_padding
 from schemas import export_contract as contract
 from schemas import features
@@ -81,6 +82,28 @@ def test_export_serves_raw_text_with_the_models_probabilities_after_the_data_is_
     assert metadata[contract.METADATA_VERSION] == "7"  # a string: the version every prediction carries
     assert metadata[contract.METADATA_LABEL_NAMES] == list(data.label_names)
     assert metadata[contract.METADATA_MULTI_LABEL] is False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weighting", [NAIVE_BAYES, TFIDF])
+def test_the_ngram_features_of_a_text_are_the_same_in_training_and_in_an_export_served_elsewhere(
+        tmp_path, multiclass_data, weighting):
+    data = read_preprocessed(multiclass_data)
+    layer = ngram_logits_for(weighting, data.num_labels, data.vocab_size, max_ngram=3, num_buckets=257)
+    model = build_classifier(None, None, layer)
+    fit_feature_scales(layer, data, weighting)  # from the training TFRecords, as the trainer does
+    layer.weights_table.assign(np.random.default_rng(0).normal(size=layer.weights_table.shape).astype(np.float32))
+    texts = [*TEXTS, "zebra quokka unseen pairs", "goal goal goal the team"]
+    token_ids = tft.TFTransformOutput(multiclass_data).transform_raw_features(
+        {features.TEXT: tf.constant(texts)}, drop_unused_features=True)[features.TOKEN_IDS]
+    expected = model.predict(token_ids, verbose=0)
+    assert len({tuple(np.round(p, 4)) for p in expected}) > 3  # the n-grams tell the texts apart
+
+    export_dir = export_model(model, multiclass_data, str(tmp_path / "m"), list(data.label_names),
+                              multi_label=False, threshold=0.5, config_json="{}", version=1)
+    served = serve_in_fresh_process(export_dir, texts)  # another process: hashing does not depend on it
+
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
 
 
 @pytest.mark.slow

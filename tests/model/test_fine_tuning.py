@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from model import import_checkpoint, trainer
+from model.automatic import choose_settings
 from model.data import FRAMING_CLS_SEP, FRAMING_NONE, PreprocessedData, read_preprocessed
 from model.fine_tuning import check_pretrained_fits_data, resolve_pooling
 from model.model_dir import check_model_dir
@@ -65,7 +66,8 @@ def test_learning_rate_defaults_to_a_fine_tuning_rate_with_init_from_and_an_expl
 
 def test_init_from_needs_the_albert_encoder():
     with pytest.raises(ConfigError, match=r"train.init_from needs train.encoder albert .*Received: encoder='bilstm'"):
-        TrainConfig(init_from="enc")
+        TrainConfig(init_from="enc", encoder="bilstm")
+    assert TrainConfig(init_from="enc").encoder == "auto"  # which the trainer resolves to albert
 
 
 def test_data_fitting_the_pretrained_encoder_passes(pretrained_dir):
@@ -119,8 +121,9 @@ def test_an_imported_checkpoint_fine_tunes_at_the_fine_tuning_rate_exports_and_s
     assert on_disk["learning_rate"] == 3e-5 and on_disk["init_from"] == pretrained_dir
     assert metrics["export"].startswith(str(tmp_path / "m" / "export"))
     # The trained encoder is the pretrained one after a few small steps, not a fresh initialization.
-    model = trainer.build_model(cli.resolve_job(trainer.build_parser().parse_args(args)),
-                                read_preprocessed(pretrained_data))
+    data = read_preprocessed(pretrained_data)
+    model = trainer.build_model(choose_settings(cli.resolve_job(trainer.build_parser().parse_args(args)), data)[0],
+                                data)
     model.load_weights(tmp_path / "m" / "checkpoints" / "epoch-001.weights.h5")
     trained = model.get_layer(index=1).backbone.token_embedding.embeddings.numpy()
     pretrained = load_backbone(pretrained_dir).token_embedding.embeddings.numpy()

@@ -49,8 +49,11 @@ def test_without_file_or_overrides_every_setting_has_its_default():
     assert job.corpus.id_field is None
     assert job.corpus.multi_label is False
     assert job.preprocess.tokenizer == "word"
-    assert job.preprocess.vocab_size == 20000
-    assert job.preprocess.max_seq_length == 256
+    assert job.preprocess.vocab_size == 50000
+    assert job.preprocess.max_seq_length == 1024
+    # Left to the data (model/automatic.py):
+    assert job.train.encoder == "auto" and job.train.epochs is None and job.train.batch_size is None
+    assert job.ngrams.max_ngram is None and job.ngrams.weighting == "auto"
     assert job.preprocess.eval_fraction == 0.1
     assert job.preprocess.lowercase is True
     assert job.preprocess.overwrite is False
@@ -78,7 +81,7 @@ def test_values_in_the_yaml_file_are_used(tmp_path):
     assert job.preprocess.output_dir == "out"
     # Keys the file does not name keep their defaults.
     assert job.corpus.label_field == "label"
-    assert job.preprocess.max_seq_length == 256
+    assert job.preprocess.max_seq_length == 1024
 
 
 def test_overrides_beat_the_values_in_the_file(tmp_path):

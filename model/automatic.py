@@ -1,0 +1,95 @@
+"""The settings a job leaves to the data, chosen from what preprocessing measured (stats.json).
+
+Every choice here fills a setting left at `auto`/unset; a value from a flag or the job file is
+never replaced. The rules, measured on the benchmark corpora (BENCHMARKS.md, "Out of the box"):
+
+- Long documents (median over LONG_DOCUMENT_TOKENS tokens) are told apart by their words and word
+  pairs: the n-gram path alone (encoder `none`), 1..3-grams for two classes, 1..2-grams for more,
+  in batches of 256. A sequence encoder read them slowly and scored lower.
+- Short texts, where word order matters: the BiLSTM with 1..2-grams beside it, batches of 64.
+- With train.init_from: ALBERT (the pretrained encoder), no n-gram path.
+- Weighting: naive-Bayes log-count ratios (NBSVM) for two classes; TF-IDF for more classes and
+  for multi-label corpora, where a ratio per class measured lower.
+- Epochs: enough passes for the corpus size, early stopping picking the best (fewer on large corpora).
+- Learning rate: 1e-2 for the n-gram path alone with TF-IDF weighting (its length-normalized
+  inputs are small), else the trainer's defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from model.data import PreprocessedData
+from schemas.config import AUTO, JobConfig
+from schemas.errors import UserError
+
+LONG_DOCUMENT_TOKENS = 100  # median token count above which a corpus counts as long documents
+LARGE_CORPUS_EXAMPLES = 20000  # training examples above which fewer epochs suffice
+NGRAM_ONLY_TFIDF_LEARNING_RATE = 1e-2
+
+
+def choose_settings(job: JobConfig, data: PreprocessedData) -> tuple[JobConfig, dict]:
+    """`job` with every automatic setting filled in from `data`, and {setting: {"value", "reason"}}
+    for each one that was chosen (empty when the job named them all)."""
+    train, ngrams = job.train, job.ngrams
+    median_tokens = (data.token_length or {}).get("p50")
+    long_documents = median_tokens is not None and median_tokens > LONG_DOCUMENT_TOKENS
+    corpus = (f"median {median_tokens} tokens, {data.train_examples} training examples, "
+              f"{data.num_labels} {'labels' if data.multi_label else 'classes'}")
+    chosen: dict[str, dict] = {}
+
+    def choose(key: str, value, reason: str):
+        chosen[key] = {"value": value, "reason": f"{reason} ({corpus})"}
+        return value
+
+    encoder = train.encoder
+    if encoder == AUTO:
+        if train.init_from:
+            encoder = choose("train.encoder", "albert", "a pretrained encoder to fine-tune")
+        elif long_documents:
+            encoder = choose("train.encoder", "none", "long documents: the n-gram path alone")
+        else:
+            encoder = choose("train.encoder", "bilstm", "short texts: a BiLSTM reads the word order")
+    max_ngram = ngrams.max_ngram
+    if max_ngram is None:
+        if encoder == "albert" and train.init_from:
+            max_ngram = choose("ngrams.max_ngram", 0, "fine-tuning a pretrained encoder")
+        elif encoder == "none" and data.num_labels == 2 and not data.multi_label:
+            max_ngram = choose("ngrams.max_ngram", 3, "long documents, two classes")
+        else:
+            max_ngram = choose("ngrams.max_ngram", 2, "word pairs beside the encoder" if encoder != "none"
+                               else "long documents, more than two classes")
+    if encoder == "none" and max_ngram == 0:
+        raise UserError("train.encoder none leaves only the n-gram path, and ngrams.max_ngram 0 turns it off: "
+                        "choose an encoder or a max_ngram of at least 1.")
+    weighting = ngrams.weighting
+    if weighting == AUTO and max_ngram:
+        two_classes = data.num_labels == 2 and not data.multi_label
+        weighting = choose("ngrams.weighting", "naive_bayes" if two_classes else "tfidf",
+                           "two classes: naive-Bayes ratios" if two_classes else "more classes: TF-IDF")
+    batch_size = train.batch_size
+    if batch_size is None:
+        batch_size = choose("train.batch_size", 256 if encoder == "none" else 64,
+                            "the n-gram path alone" if encoder == "none" else "an encoder")
+    epochs = train.epochs
+    if epochs is None:
+        if encoder == "none":
+            epochs = choose("train.epochs", 8, "the n-gram path alone: cheap epochs, early stopping picks the best")
+        elif data.train_examples > LARGE_CORPUS_EXAMPLES:
+            epochs = choose("train.epochs", 3, "a large corpus")
+        else:
+            epochs = choose("train.epochs", 10, "a small corpus, early stopping picks the best")
+    learning_rate = train.learning_rate
+    if learning_rate is None and encoder == "none" and weighting == "tfidf":
+        learning_rate = choose("train.learning_rate", NGRAM_ONLY_TFIDF_LEARNING_RATE,
+                               "the n-gram path alone on length-normalized TF-IDF inputs")
+
+    resolved = dataclasses.replace(
+        job,
+        train=dataclasses.replace(train, encoder=encoder, epochs=epochs, batch_size=batch_size,
+                                  learning_rate=learning_rate),
+        ngrams=dataclasses.replace(ngrams, max_ngram=max_ngram, weighting=weighting))
+    for key, choice in chosen.items():
+        logging.info("Chose %s = %s: %s.", key, choice["value"], choice["reason"])
+    return resolved, chosen
