@@ -71,7 +71,8 @@ def train_quick_model(train_input: str, train_docs: int, max_seq_length: int, wo
     run_module("pipelines.preprocess", ["--input", subset, "--id-field", "id", "--output-dir",
                                         os.path.join(work_dir, "prep"), "--max-seq-length", str(max_seq_length)])
     run_module("model.trainer", ["--data-dir", os.path.join(work_dir, "prep"), "--model-dir",
-                                 os.path.join(work_dir, "model"), "--epochs", "1"])
+                                 os.path.join(work_dir, "model"), "--epochs", "1", "--batch-size", "64",
+                                 "--encoder", "bilstm", "--max-ngram", "0"])
     return os.path.join(work_dir, "model")
 
 

@@ -8,9 +8,11 @@ never replaced. The rules, measured on the benchmark corpora (BENCHMARKS.md, "Ou
   in batches of 256. A sequence encoder read them slowly and scored lower.
 - Short texts, where word order matters: the BiLSTM with 1..2-grams beside it, batches of 64.
 - With train.init_from: ALBERT (the pretrained encoder), no n-gram path.
-- Weighting: naive-Bayes log-count ratios (NBSVM) for two classes; TF-IDF for more classes and
-  for multi-label corpora, where a ratio per class measured lower.
+- Weighting: naive-Bayes log-count ratios (NBSVM) for two classes; TF-IDF for more classes (on 20
+  Newsgroups a ratio per class measured lower) and for multi-label corpora.
 - Epochs: enough passes for the corpus size, early stopping picking the best (fewer on large corpora).
+- Buckets for hashed n-grams: four per training token, as a power of two between 2^10 and 2^20, so
+  a small corpus does not carry (and update) a million rows it never fills.
 - Learning rate: 1e-2 for the n-gram path alone with TF-IDF weighting (its length-normalized
   inputs are small), else the trainer's defaults.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 from model.data import PreprocessedData
 from schemas.config import AUTO, JobConfig
@@ -27,6 +30,8 @@ from schemas.errors import UserError
 LONG_DOCUMENT_TOKENS = 100  # median token count above which a corpus counts as long documents
 LARGE_CORPUS_EXAMPLES = 20000  # training examples above which fewer epochs suffice
 NGRAM_ONLY_TFIDF_LEARNING_RATE = 1e-2
+MIN_BUCKETS, MAX_BUCKETS = 2**10, 2**20
+BUCKETS_PER_TOKEN = 4
 
 
 def choose_settings(job: JobConfig, data: PreprocessedData) -> tuple[JobConfig, dict]:
@@ -63,6 +68,12 @@ def choose_settings(job: JobConfig, data: PreprocessedData) -> tuple[JobConfig, 
     if encoder == "none" and max_ngram == 0:
         raise UserError("train.encoder none leaves only the n-gram path, and ngrams.max_ngram 0 turns it off: "
                         "choose an encoder or a max_ngram of at least 1.")
+    num_buckets = ngrams.num_buckets
+    if num_buckets is None and max_ngram and max_ngram > 1:
+        tokens = data.train_examples * float((data.token_length or {}).get("mean") or data.max_seq_length)
+        wanted = 1 << max(0, math.ceil(math.log2(max(BUCKETS_PER_TOKEN * tokens, 1.0))))
+        num_buckets = choose("ngrams.num_buckets", int(min(MAX_BUCKETS, max(MIN_BUCKETS, wanted))),
+                             f"{BUCKETS_PER_TOKEN} per training token, at most {MAX_BUCKETS}")
     weighting = ngrams.weighting
     if weighting == AUTO and max_ngram:
         two_classes = data.num_labels == 2 and not data.multi_label
@@ -89,7 +100,7 @@ def choose_settings(job: JobConfig, data: PreprocessedData) -> tuple[JobConfig, 
         job,
         train=dataclasses.replace(train, encoder=encoder, epochs=epochs, batch_size=batch_size,
                                   learning_rate=learning_rate),
-        ngrams=dataclasses.replace(ngrams, max_ngram=max_ngram, weighting=weighting))
+        ngrams=dataclasses.replace(ngrams, max_ngram=max_ngram, weighting=weighting, num_buckets=num_buckets or 1))
     for key, choice in chosen.items():
         logging.info("Chose %s = %s: %s.", key, choice["value"], choice["reason"])
     return resolved, chosen

@@ -210,7 +210,7 @@ def build_parser() -> cli.ArgumentParser:
         help="Replace this trainer's own finished (or unfinished) run in --model-dir; nothing else is ever deleted.")
     add("--max-ngram", "ngrams.max_ngram", type=int, metavar="N",
         help="Longest word n-gram of the n-gram path (0: none). Default: chosen from the data.")
-    add("--ngram-buckets", "ngrams.num_buckets", type=int, metavar="N", help="Rows shared by hashed n-grams.")
+    add("--ngram-buckets", "ngrams.num_buckets", type=int, metavar="N", help="Rows shared by hashed n-grams. Default: from the corpus size.")
     add("--ngram-weighting", "ngrams.weighting", choices=NGRAM_WEIGHTINGS,
         help="naive_bayes (log-count ratios), tfidf, or auto (naive_bayes for two classes).")
     add("--lstm-units", "bilstm.lstm_units", type=int)

@@ -253,13 +253,14 @@ class NgramConfig:
     (or alone, with train.encoder none). Its logits add to the head's."""
 
     max_ngram: int | None = None  # longest n-gram in tokens; 0: no n-gram path; None: chosen from the data
-    num_buckets: int = 2**20  # rows shared by the hashed n-grams of two or more tokens
+    num_buckets: int | None = None  # rows shared by hashed n-grams of 2+ tokens; None: from the corpus size
     weighting: str = AUTO  # naive_bayes (log-count ratios, NBSVM) | tfidf (idf, length-normalized) | auto
 
     def __post_init__(self):
         check(self.max_ngram is None or self.max_ngram >= 0,
                f"ngrams.max_ngram must not be negative. Received: max_ngram={shown(self.max_ngram)}")
-        check(self.num_buckets >= 1, f"ngrams.num_buckets must be at least 1. Received: num_buckets={shown(self.num_buckets)}")
+        check(self.num_buckets is None or self.num_buckets >= 1,
+               f"ngrams.num_buckets must be at least 1. Received: num_buckets={shown(self.num_buckets)}")
         check(self.weighting in NGRAM_WEIGHTINGS,
                f"ngrams.weighting must be one of {', '.join(NGRAM_WEIGHTINGS)}. Received: weighting={shown(self.weighting)}")
 

@@ -32,8 +32,8 @@ def test_short_texts_get_a_bilstm_with_word_pairs_and_long_documents_the_ngram_p
     assert (long.train.encoder, long.ngrams.max_ngram, long.train.batch_size) == ("none", 3, 256)
     assert short.ngrams.weighting == "tfidf" and long.ngrams.weighting == "naive_bayes"  # 6 classes, 2 classes
     assert short.train.epochs == 10 and long.train.epochs == 8
-    assert set(long_choices) == {"train.encoder", "ngrams.max_ngram", "ngrams.weighting", "train.batch_size",
-                                 "train.epochs"}
+    assert set(long_choices) == {"train.encoder", "ngrams.max_ngram", "ngrams.num_buckets", "ngrams.weighting",
+                                 "train.batch_size", "train.epochs"}
     assert "median 210 tokens" in long_choices["train.encoder"]["reason"]
     assert short_choices["train.encoder"]["value"] == "bilstm"
 
@@ -49,6 +49,15 @@ def test_a_large_corpus_of_short_texts_trains_fewer_epochs():
     assert job.train.epochs == 3
 
 
+def test_hashed_ngrams_get_four_buckets_per_training_token_within_bounds():
+    few, _ = choose_settings(JobConfig(), corpus(median_tokens=10, examples=100))  # 1,000 tokens
+    some, _ = choose_settings(JobConfig(), corpus(median_tokens=10, examples=5000))  # 50,000 tokens
+    many, _ = choose_settings(JobConfig(), LONG_REVIEWS)  # 4.7 million tokens
+    assert (few.ngrams.num_buckets, some.ngrams.num_buckets, many.ngrams.num_buckets) == (2**12, 2**18, 2**20)
+    given, choices = choose_settings(load_job_config(None, {"ngrams.num_buckets": 77}), LONG_REVIEWS)
+    assert given.ngrams.num_buckets == 77 and "ngrams.num_buckets" not in choices
+
+
 def test_multi_label_corpora_get_tfidf_weighting():
     job, _ = choose_settings(JobConfig(), corpus(median_tokens=8, labels=2, multi_label=True))
     assert job.ngrams.weighting == "tfidf"
@@ -60,6 +69,7 @@ def test_multi_label_corpora_get_tfidf_weighting():
     ({"ngrams.max_ngram": 0}, {"ngrams.max_ngram": 0, "train.encoder": "none"}),
     ({"train.epochs": 2, "train.batch_size": 32}, {"train.epochs": 2, "train.batch_size": 32}),
     ({"ngrams.weighting": "tfidf"}, {"ngrams.weighting": "tfidf"}),
+    ({"ngrams.num_buckets": 5}, {"ngrams.num_buckets": 5}),
     ({"train.learning_rate": 0.5}, {"train.learning_rate": 0.5}),
 ])
 def test_an_explicit_setting_always_wins_and_is_not_reported_as_chosen(overrides, expected):
