@@ -1,9 +1,9 @@
 """The wide path: which word n-grams a document holds → class logits, a linear model inside the graph.
 
-A bag of word 1..n-grams, each counted once per document, weighted and fed to a linear layer.
-Two weightings, both fixed from the training documents before training starts:
-- naive_bayes: each n-gram's log-count ratio per class, one class against the rest: NBSVM (Wang &
-  Manning, 2012), the strongest linear model on two-class sentiment;
+A bag of word 1..n-grams, weighted and fed to a linear layer. Two weightings, both fixed from the
+training documents before training starts:
+- naive_bayes: each n-gram present counts once, times its log-count ratio per class, one class
+  against the rest: NBSVM (Wang & Manning, 2012), the strongest linear model on two-class sentiment;
 - tfidf: each n-gram's inverse document frequency times 1 + log(its count), the document's vector
   scaled to unit length, as TF-IDF + logistic regression does; it measured higher with many classes.
 Long documents reward both: they are told apart by their words and word pairs. The n-grams are
@@ -40,10 +40,9 @@ class NgramLogits(keras.layers.Layer):
     """Token ids (B, T) → logits (B, num_outputs) of a linear model over the n-grams present.
 
     Unigrams have a row each (the token id); longer n-grams are hashed into `num_buckets` shared
-    rows. A document's logits are `bias + sum over its distinct n-grams f of scales[f] * weights[f]`
-    (times 1 + log(count of f) with `sublinear_counts`),
-    divided by the root of the sum of its squared scales with `normalize` (a unit-length input
-    vector, as TF-IDF has). `scales` are fixed before training (`set_scales`, from
+    rows. A document's logits are `bias + sum over its distinct n-grams f of scales[f] * weights[f]`,
+    each term times 1 + log(count of f) with `sublinear_counts`, the sum divided by the root of the
+    sum of its squared scales with `normalize` (a unit-length input vector, as TF-IDF has). `scales` are fixed before training (`set_scales`, from
     `feature_scales`): naive-Bayes log-count ratios per output, or inverse document frequencies;
     all ones (the initial value) make it a linear model over binary n-gram features. Padding
     (`features.PAD_ID`) and windows that reach into it add nothing.
@@ -171,7 +170,8 @@ def feature_scales(layer: NgramLogits, batches, weighting: str, multi_label: boo
     `multi_label`. Naive Bayes, for output c, with p the documents of c holding each row and q
     those of the rest: ratio = log((p + a) / |p + a|₁) - log((q + a) / |q + a|₁), a = `smoothing`
     (Wang & Manning, 2012). TF-IDF: idf = log((1 + N) / (1 + df)) + 1, scikit-learn's smoothed form.
-    Rows never seen get 0 (naive Bayes) or the largest idf.
+    Rows never seen get one constant per output (naive Bayes: log(|q + a|₁ / |p + a|₁)) or the
+    largest idf.
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"`weighting` must be one of {WEIGHTINGS}. Received: weighting={weighting!r}")
