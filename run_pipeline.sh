@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 usage() {
   cat <<'USAGE'
 Usage: ./run_pipeline.sh [--input PATTERN]... [--score-input PATTERN]... [--config JOB_YAML]
-                         [--work-dir DIR] [--encoder bilstm|albert] [--epochs N] [--overwrite]
+                         [--work-dir DIR] [--encoder auto|bilstm|albert|none] [--epochs N] [--overwrite]
                          [BEAM OPTIONS]
 
 Runs the job's stages in order:
@@ -24,7 +24,9 @@ Runs the job's stages in order:
                      sample/job.yaml (the sample corpus, sized for a few minutes on 2 cores).
   --work-dir DIR     where the stages write. Default: runs/sample, replaced on every run; any
                      other DIR is never overwritten unless --overwrite is given.
-  --encoder NAME     bilstm (the linear bidirectional encoder) or albert (ALBERT, Lan et al. 2019).
+  --encoder NAME     bilstm (the linear bidirectional encoder), albert (ALBERT, Lan et al. 2019),
+                     none (the n-gram path alone) or auto (chosen from the data). Default: the
+                     job file's; the sample's is bilstm.
   --epochs N         training epochs (the trainer stops early when eval accuracy stops improving).
   --overwrite        replace finished outputs in DIR.
   -h, --help         this text.
