@@ -48,6 +48,14 @@ def check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _check_hardware_choices(section: str, settings) -> None:
+    """strategy, mixed_precision and jit_compile of a section that trains (train, pretrain)."""
+    for name, choices in (("strategy", STRATEGIES), ("mixed_precision", MIXED_PRECISION), ("jit_compile", JIT_COMPILE)):
+        value = getattr(settings, name)
+        check(value in choices,
+              f"{section}.{name} must be one of {', '.join(choices)}. Received: {name}={shown(value)}")
+
+
 def _check_all_at_least_one(section: str, values, may_be_zero: tuple[str, ...] = ()) -> None:
     """Every (integer) field of a model-size section must be at least 1 (those named in
     `may_be_zero`: at least 0)."""
@@ -218,13 +226,7 @@ class TrainConfig:
     def __post_init__(self):
         check(self.encoder in (AUTO, *ENCODERS),
                f"train.encoder must be one of {AUTO}, {', '.join(ENCODERS)}. Received: encoder={shown(self.encoder)}")
-        check(self.strategy in STRATEGIES,
-               f"train.strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={shown(self.strategy)}")
-        check(self.mixed_precision in MIXED_PRECISION,
-               f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}. "
-               f"Received: mixed_precision={shown(self.mixed_precision)}")
-        check(self.jit_compile in JIT_COMPILE,
-               f"train.jit_compile must be one of {', '.join(JIT_COMPILE)}. Received: jit_compile={shown(self.jit_compile)}")
+        _check_hardware_choices("train", self)
         check(self.epochs is None or self.epochs >= 1,
                f"train.epochs must be at least 1. Received: epochs={shown(self.epochs)}")
         check(self.batch_size is None or self.batch_size >= 1,
@@ -339,14 +341,7 @@ class PretrainConfig:
         check(self.optimizer in PRETRAIN_OPTIMIZERS,
                f"pretrain.optimizer must be one of {', '.join(PRETRAIN_OPTIMIZERS)}. "
                f"Received: optimizer={shown(self.optimizer)}")
-        check(self.strategy in STRATEGIES,
-               f"pretrain.strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={shown(self.strategy)}")
-        check(self.mixed_precision in MIXED_PRECISION,
-               f"pretrain.mixed_precision must be one of {', '.join(MIXED_PRECISION)}. "
-               f"Received: mixed_precision={shown(self.mixed_precision)}")
-        check(self.jit_compile in JIT_COMPILE,
-               f"pretrain.jit_compile must be one of {', '.join(JIT_COMPILE)}. "
-               f"Received: jit_compile={shown(self.jit_compile)}")
+        _check_hardware_choices("pretrain", self)
         for name in ("steps", "steps_per_checkpoint", "batch_size", "max_ngram", "max_predictions", "shuffle_buffer"):
             check(getattr(self, name) >= 1,
                   f"pretrain.{name} must be at least 1. Received: {name}={shown(getattr(self, name))}")
