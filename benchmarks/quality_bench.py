@@ -123,18 +123,19 @@ def main(argv=None) -> None:
     with open(os.path.join(model_dir, "config.json")) as f:
         encoder = json.load(f)["train"]["encoder"]  # as resolved by the trainer: flag, job file or its choice
     ngrams = train_metrics.get("ngrams")
-    model_name = encoder + (f" + {ngrams['max_ngram']}-grams {ngrams['weighting']}" if ngrams else "")
+    model_name = encoder + (f" + {ngrams['max_ngram']}-grams {ngrams['weighting']}"
+                            f"{', solved' if ngrams.get('fit') == 'solve' else ''}" if ngrams else "")
     with open(os.path.join(scored_dir, "evaluation.json")) as f:
         model = json.load(f)
     label_names = train_metrics["label_names"]
     baseline = None if args.skip_baseline else tfidf_baseline(train_path, test_path, label_names)
 
     print(f"\n{name}: test split, {model['num_examples']} documents ({os.cpu_count()} cores)")
-    print(f"{'':<32}{'accuracy':>10}{'macro-F1':>10}{'train s':>10}{'score s':>10}")
+    print(f"{'':<38}{'accuracy':>10}{'macro-F1':>10}{'train s':>10}{'score s':>10}")
     if baseline:
-        print(f"{'TF-IDF 1-2-gram + LR (baseline)':<32}{baseline['accuracy']:>10.4f}{baseline['macro_f1']:>10.4f}"
+        print(f"{'TF-IDF 1-2-gram + LR (baseline)':<38}{baseline['accuracy']:>10.4f}{baseline['macro_f1']:>10.4f}"
               f"{baseline['seconds']['train']:>10.0f}{baseline['seconds']['score test']:>10.1f}")
-    print(f"{model_name:<32}{model['accuracy']:>10.4f}{model['macro_f1']:>10.4f}"
+    print(f"{model_name:<38}{model['accuracy']:>10.4f}{model['macro_f1']:>10.4f}"
           f"{seconds['train']:>10.0f}{seconds['score test']:>10.1f}")
     if baseline:
         print(f"accuracy ratio pipeline/baseline: {model['accuracy'] / baseline['accuracy']:.3f}")

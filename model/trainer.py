@@ -26,6 +26,7 @@ import functools
 import logging
 import math
 import time
+import warnings
 from typing import Sequence
 
 import keras
@@ -45,14 +46,15 @@ from model.history import read_history
 from model.inputs import make_dataset
 from model.model_dir import check_model_dir, prepare_model_dir
 from model.ngram_logits import NGRAM_LAYER_NAME, fit_feature_scales, ngram_logits_for
+from model.ngram_solver import solve_ngram_weights
 from model.optimization import class_weights, compile_model
 from model.optimization import peak_learning_rate
 from model.pretrained_encoder import load_encoder
 from model.reports import write_metrics, write_plots
 from model.word_vectors import load_word_vectors
 from schemas import cli, features
-from schemas.config import (ALBERT_POOLINGS, AUTO, ENCODERS, JIT_COMPILE, MIXED_PRECISION, NGRAM_WEIGHTINGS, STRATEGIES,
-                            JobConfig, TrainConfig)
+from schemas.config import (ALBERT_POOLINGS, AUTO, ENCODERS, JIT_COMPILE, MIXED_PRECISION, NGRAM_FITS, NGRAM_SOLVE,
+                            NGRAM_WEIGHTINGS, STRATEGIES, JobConfig, TrainConfig)
 from schemas.errors import UserError
 
 
@@ -80,6 +82,23 @@ def build_model(job: JobConfig, data: PreprocessedData) -> keras.Model:
                           dropout=job.head.dropout, batch_norm=job.head.batch_norm,
                           activation=activation)
     return build_classifier(encoder, head, ngrams)
+
+
+def prepare_ngram_path(model: keras.Model, job: JobConfig, data: PreprocessedData) -> dict | None:
+    """Fixes the n-gram path's scales from the training split and, with ngrams.fit solve, solves its
+    weights and freezes them (`model.ngram_solver`); returns what the solver chose, or None."""
+    if not job.ngrams.max_ngram:
+        return None
+    layer = model.get_layer(NGRAM_LAYER_NAME)
+    fit_feature_scales(layer, data, job.ngrams.weighting)
+    if job.ngrams.fit != NGRAM_SOLVE:
+        return None
+    solution = solve_ngram_weights(layer, data, job.train.seed,
+                                   class_weights(data) if job.train.class_weights else None)
+    layer.trainable = False
+    if not model.trainable_weights:
+        logging.info("The solved n-gram path is the whole model: each epoch only records its loss.")
+    return solution
 
 
 def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig) -> dict:
@@ -124,10 +143,10 @@ def train_and_evaluate(job: JobConfig) -> dict:
     eval_dataset = make_dataset(data, features.EVAL_SPLIT, settings.batch_size, training=False)
     with hardware.strategy.scope():
         model = build_model(job, data)
-        compile_model(model, settings, data.multi_label, total_steps, hardware.jit_compile)
     coverage = load_word_vectors(model, settings.word_vectors, data) if settings.word_vectors else None
-    if job.ngrams.max_ngram:
-        fit_feature_scales(model.get_layer(NGRAM_LAYER_NAME), data, job.ngrams.weighting)
+    ngram_solution = prepare_ngram_path(model, job, data)
+    with hardware.strategy.scope():  # after the n-gram path is frozen or not: the optimizer sees what trains
+        compile_model(model, settings, data.multi_label, total_steps, hardware.jit_compile)
     logging.info("Training %s%s (%d parameters%s) for up to %d epochs of %d steps on %d examples, peak learning "
                  "rate %g.", settings.encoder,
                  f" + {job.ngrams.max_ngram}-gram {job.ngrams.weighting}" if job.ngrams.max_ngram else "",
@@ -137,10 +156,13 @@ def train_and_evaluate(job: JobConfig) -> dict:
 
     started = time.perf_counter()
     # The training input repeats forever, so each epoch is exactly `steps_per_epoch` batches.
-    model.fit(train_dataset, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
-              validation_data=eval_dataset, callbacks=make_callbacks(settings, data.multi_label, steps_per_epoch),
-              class_weight=class_weights(data) if settings.class_weights else None,
-              shuffle=False, verbose=2)  # the dataset shuffles itself
+    with warnings.catch_warnings():
+        # A solved n-gram path alone leaves nothing to train: the epochs record its loss, as said above.
+        warnings.filterwarnings("ignore", "The model does not have any trainable weights")
+        model.fit(train_dataset, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
+                  validation_data=eval_dataset, callbacks=make_callbacks(settings, data.multi_label, steps_per_epoch),
+                  class_weight=class_weights(data) if settings.class_weights else None,
+                  shuffle=False, verbose=2)  # the dataset shuffles itself
     train_seconds = time.perf_counter() - started
 
     metrics = evaluate(model, data, settings)
@@ -148,7 +170,8 @@ def train_and_evaluate(job: JobConfig) -> dict:
     metrics.update({
         "encoder": settings.encoder,
         "ngrams": {"max_ngram": job.ngrams.max_ngram, "weighting": job.ngrams.weighting,
-                   "num_buckets": job.ngrams.num_buckets} if job.ngrams.max_ngram else None,
+                   "num_buckets": job.ngrams.num_buckets, "fit": job.ngrams.fit,
+                   "solved": ngram_solution} if job.ngrams.max_ngram else None,
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
         "automatic_choices": automatic_choices,
@@ -213,6 +236,9 @@ def build_parser() -> cli.ArgumentParser:
     add("--ngram-buckets", "ngrams.num_buckets", type=int, metavar="N", help="Rows shared by hashed n-grams. Default: from the corpus size.")
     add("--ngram-weighting", "ngrams.weighting", choices=NGRAM_WEIGHTINGS,
         help="naive_bayes (log-count ratios), tfidf, or auto (naive_bayes for two classes).")
+    add("--ngram-fit", "ngrams.fit", choices=NGRAM_FITS,
+        help="solve (logistic regression to its optimum before training, then frozen), train (by gradient "
+             "descent with the encoder), or auto (solve with --encoder none).")
     add("--lstm-units", "bilstm.lstm_units", type=int)
     add("--num-lstm-layers", "bilstm.num_lstm_layers", type=int)
     add("--hidden-dim", "albert.hidden_dim", type=int)

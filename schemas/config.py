@@ -134,6 +134,8 @@ class PreprocessConfig:
 ENCODERS = ("bilstm", "albert", "none")  # none: the n-gram path alone (a linear model)
 AUTO = "auto"  # chosen by the trainer from the data's stats.json (model/automatic.py)
 NGRAM_WEIGHTINGS = (AUTO, "naive_bayes", "tfidf")
+NGRAM_SOLVE, NGRAM_TRAIN = "solve", "train"
+NGRAM_FITS = (AUTO, NGRAM_SOLVE, NGRAM_TRAIN)
 ALBERT_POOLINGS = ("auto", "cls", "mean")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "tpu")
 MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
@@ -257,6 +259,9 @@ class NgramConfig:
     max_ngram: int | None = None  # longest n-gram in tokens; 0: no n-gram path; None: chosen from the data
     num_buckets: int | None = None  # rows shared by hashed n-grams of 2+ tokens; None: from the corpus size
     weighting: str = AUTO  # naive_bayes (log-count ratios, NBSVM) | tfidf (idf, length-normalized) | auto
+    # solve: logistic regression to its optimum before training, then frozen | train: by gradient
+    # descent with the encoder | auto
+    fit: str = AUTO
 
     def __post_init__(self):
         check(self.max_ngram is None or self.max_ngram >= 0,
@@ -265,6 +270,8 @@ class NgramConfig:
                f"ngrams.num_buckets must be at least 1. Received: num_buckets={shown(self.num_buckets)}")
         check(self.weighting in NGRAM_WEIGHTINGS,
                f"ngrams.weighting must be one of {', '.join(NGRAM_WEIGHTINGS)}. Received: weighting={shown(self.weighting)}")
+        check(self.fit in NGRAM_FITS,
+               f"ngrams.fit must be one of {', '.join(NGRAM_FITS)}. Received: fit={shown(self.fit)}")
 
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_run_pipeline_preprocesses_trains_and_scores_the_sample_and_prints_a_summary(tmp_path):
     work_dir = tmp_path / "job"
-    result = subprocess.run(["./run_pipeline.sh", "--work-dir", str(work_dir), "--epochs", "2"], cwd=REPO_ROOT,
+    result = subprocess.run(["./run_pipeline.sh", "--work-dir", str(work_dir), "--epochs", "1"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=900, check=False,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
 
@@ -23,9 +24,11 @@ def test_run_pipeline_preprocesses_trains_and_scores_the_sample_and_prints_a_sum
     stats = json.loads((work_dir / "preprocessed" / "stats.json").read_text())
     metrics = json.loads((work_dir / "model" / "metrics.json").read_text())
     assert stats["read"] == 2000 and stats["rejected"] == 0
-    assert metrics["epochs_trained"] == 2
+    assert metrics["epochs_trained"] == 1  # --epochs overrides the job file's 6
     assert f"eval accuracy {metrics['accuracy']:.3f}" in result.stdout
-    assert "majority baseline" in result.stdout and "Epoch 2/2" in result.stdout
+    assert "majority baseline" in result.stdout
+    # The trainer's progress line for the epoch (Keras prints no "Epoch 1/1" header for a single epoch).
+    assert [line for line in result.stdout.splitlines() if re.match(r"\d+/\d+ - .*/step", line)], result.stdout
     assert (work_dir / "model" / "export").is_dir()
     summary = json.loads((work_dir / "predictions" / "summary.json").read_text())
     assert summary["read"] == summary["scored"] == 500  # sample/holdout.jsonl, which training never saw

@@ -34,7 +34,7 @@ def tiny_dataset(tmp_path_factory):
     documents = make_documents(240)  # 240 + 4 duplicates
     pq.write_table(pa.Table.from_pylist(documents[:180]), directory / "train.parquet")
     pq.write_table(pa.Table.from_pylist(documents[180:]), directory / "test.parquet")  # 64 documents
-    (directory / "job.yaml").write_text(TINY_MODEL_YAML + "  epochs: 2\npreprocess:\n  max_seq_length: 16\n"
+    (directory / "job.yaml").write_text(TINY_MODEL_YAML + "  epochs: 1\npreprocess:\n  max_seq_length: 16\n"
                                         "  min_frequency: 1\n  eval_fraction: 0.2\n")
     return directory
 
@@ -54,14 +54,14 @@ def test_preprocess_bench_compares_the_pipeline_with_the_plain_python_floor(tiny
 def test_train_bench_reports_examples_per_second_and_mfu_for_each_encoder(tiny_dataset, tmp_path):
     out = tmp_path / "train.json"
     table = run_benchmark("train_bench.py", "--config", str(tiny_dataset / "job.yaml"), "--seq-length", "16",
-                          "--batch-sizes", "4", "8", "--steps", "2", "--warmup-steps", "1", "--jit-compile", "off",
+                          "--batch-sizes", "4", "--steps", "1", "--warmup-steps", "1", "--jit-compile", "off",
                           "--json-out", str(out))
     result = json.loads(out.read_text())
     assert "matmul peak" in table and "MFU" in table
-    assert [(row["encoder"], row["batch_size"]) for row in result["results"]] == [
-        ("bilstm", 4), ("bilstm", 8), ("albert", 4), ("albert", 8)]
+    assert [(row["encoder"], row["batch_size"]) for row in result["results"]] == [("bilstm", 4), ("albert", 4)]
     assert all(row["examples_per_second"] > 0 and row["mfu"] > 0 and row["inference_examples_per_second"] > 0
                for row in result["results"])
+    assert result["batch_sizes"] == [4] and result["steps"] == 1
     assert result["matmul_peak_gflops_per_second"]["float32"] > 0
 
 

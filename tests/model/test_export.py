@@ -32,9 +32,12 @@ SERVE_IN_FRESH_PROCESS = """
 import json, sys
 import tensorflow as tf
 import tensorflow_text  # registers the tokenizer ops; nothing else from the project is imported
-model = tf.saved_model.load(sys.argv[1])
-outputs = model.signatures["serving_default"](text=tf.constant(json.loads(sys.stdin.read())))
-print(json.dumps({k: v.numpy().tolist() for k, v in outputs.items()}, default=lambda b: b.decode()))
+texts = tf.constant(json.loads(sys.stdin.read()))
+served = []
+for export_dir in sys.argv[1:]:
+    outputs = tf.saved_model.load(export_dir).signatures["serving_default"](text=texts)
+    served.append({k: v.numpy().tolist() for k, v in outputs.items()})
+print(json.dumps(served, default=lambda b: b.decode()))
 """
 
 
@@ -48,62 +51,79 @@ def untrained_classifier(data, encoder_name: str, multi_label: bool = False) -> 
     return build_classifier(encoder, head)
 
 
-def serve_in_fresh_process(export_dir: str, texts: list[str]) -> dict:
-    result = subprocess.run([sys.executable, "-c", SERVE_IN_FRESH_PROCESS, export_dir], input=json.dumps(texts),
+def serve_each_in_fresh_process(export_dirs: list[str], texts: list[str]) -> list[dict]:
+    """The serving signature's outputs for `texts` from each export, all loaded in one fresh process."""
+    result = subprocess.run([sys.executable, "-c", SERVE_IN_FRESH_PROCESS, *export_dirs], input=json.dumps(texts),
                             capture_output=True, text=True, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("encoder_name", ["bilstm", "albert"])
-def test_export_serves_raw_text_with_the_models_probabilities_after_the_data_is_gone(
-        tmp_path, multiclass_data, encoder_name):
-    data_dir = tmp_path / "prep"
-    shutil.copytree(multiclass_data, data_dir)
-    data = read_preprocessed(str(data_dir))
-    model = untrained_classifier(data, encoder_name)
-    token_ids = tft.TFTransformOutput(str(data_dir)).transform_raw_features(
-        {features.TEXT: tf.constant(TEXTS)}, drop_unused_features=True)[features.TOKEN_IDS]
-    expected = model.predict(token_ids, verbose=0)
+def serve_in_fresh_process(export_dir: str, texts: list[str]) -> dict:
+    (served,) = serve_each_in_fresh_process([export_dir], texts)
+    return served
 
-    export_dir = export_model(model, str(data_dir), str(tmp_path / "m"), list(data.label_names),
-                              multi_label=False, threshold=0.5, config_json="{}", version=7)
-    shutil.rmtree(data_dir)  # hermetic: the transform graph and vocabularies live in the export
-    served = serve_in_fresh_process(export_dir, TEXTS)
 
-    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
-    assert served["label"] == [data.label_names[i] for i in np.argmax(expected, axis=1)]
-    np.testing.assert_allclose(served["score"], expected.max(axis=1), atol=1e-5)
-    assert latest_export(str(tmp_path / "m")) == export_dir and export_dir.endswith("/export/7")
-    with open(os.path.join(export_dir, contract.LABELS_FILE)) as f:
-        assert tuple(f.read().split()) == data.label_names
-    with open(os.path.join(export_dir, contract.EXPORT_METADATA)) as f:
-        metadata = json.load(f)
-    assert metadata[contract.METADATA_VERSION] == "7"  # a string: the version every prediction carries
-    assert metadata[contract.METADATA_LABEL_NAMES] == list(data.label_names)
-    assert metadata[contract.METADATA_MULTI_LABEL] is False
+ENCODER_NAMES = ("bilstm", "albert")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("weighting", [NAIVE_BAYES, TFIDF])
+def test_export_serves_raw_text_with_the_models_probabilities_after_the_data_is_gone(tmp_path, multiclass_data):
+    # One export per encoder, each from its own copy of the data, served together in one fresh process.
+    exports = {}
+    for encoder_name in ENCODER_NAMES:
+        data_dir = tmp_path / encoder_name / "prep"
+        shutil.copytree(multiclass_data, data_dir)
+        data = read_preprocessed(str(data_dir))
+        model = untrained_classifier(data, encoder_name)
+        token_ids = tft.TFTransformOutput(str(data_dir)).transform_raw_features(
+            {features.TEXT: tf.constant(TEXTS)}, drop_unused_features=True)[features.TOKEN_IDS]
+        expected = model.predict(token_ids, verbose=0)
+        export_dir = export_model(model, str(data_dir), str(tmp_path / encoder_name / "m"), list(data.label_names),
+                                  multi_label=False, threshold=0.5, config_json="{}", version=7)
+        shutil.rmtree(data_dir)  # hermetic: the transform graph and vocabularies live in the export
+        exports[encoder_name] = (export_dir, expected, data.label_names)
+
+    served_by_export = serve_each_in_fresh_process([export_dir for export_dir, _, _ in exports.values()], TEXTS)
+
+    for (encoder_name, (export_dir, expected, label_names)), served in zip(exports.items(), served_by_export):
+        np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5, err_msg=encoder_name)
+        assert served["label"] == [label_names[i] for i in np.argmax(expected, axis=1)], encoder_name
+        np.testing.assert_allclose(served["score"], expected.max(axis=1), atol=1e-5, err_msg=encoder_name)
+        assert latest_export(str(tmp_path / encoder_name / "m")) == export_dir and export_dir.endswith("/export/7")
+        with open(os.path.join(export_dir, contract.LABELS_FILE)) as f:
+            assert tuple(f.read().split()) == label_names
+        with open(os.path.join(export_dir, contract.EXPORT_METADATA)) as f:
+            metadata = json.load(f)
+        assert metadata[contract.METADATA_VERSION] == "7"  # a string: the version every prediction carries
+        assert metadata[contract.METADATA_LABEL_NAMES] == list(label_names)
+        assert metadata[contract.METADATA_MULTI_LABEL] is False
+
+
+@pytest.mark.slow
 def test_the_ngram_features_of_a_text_are_the_same_in_training_and_in_an_export_served_elsewhere(
-        tmp_path, multiclass_data, weighting):
+        tmp_path, multiclass_data):
     data = read_preprocessed(multiclass_data)
-    layer = ngram_logits_for(weighting, data.num_labels, data.vocab_size, max_ngram=3, num_buckets=257)
-    model = build_classifier(None, None, layer)
-    fit_feature_scales(layer, data, weighting)  # from the training TFRecords, as the trainer does
-    layer.weights_table.assign(np.random.default_rng(0).normal(size=layer.weights_table.shape).astype(np.float32))
     texts = [*TEXTS, "zebra quokka unseen pairs", "goal goal goal the team"]
     token_ids = tft.TFTransformOutput(multiclass_data).transform_raw_features(
         {features.TEXT: tf.constant(texts)}, drop_unused_features=True)[features.TOKEN_IDS]
-    expected = model.predict(token_ids, verbose=0)
-    assert len({tuple(np.round(p, 4)) for p in expected}) > 3  # the n-grams tell the texts apart
+    exports = {}  # one export per weighting, served together in one other process
+    for weighting in (NAIVE_BAYES, TFIDF):
+        layer = ngram_logits_for(weighting, data.num_labels, data.vocab_size, max_ngram=3, num_buckets=257)
+        model = build_classifier(None, None, layer)
+        fit_feature_scales(layer, data, weighting)  # from the training TFRecords, as the trainer does
+        layer.weights_table.assign(
+            np.random.default_rng(0).normal(size=layer.weights_table.shape).astype(np.float32))
+        expected = model.predict(token_ids, verbose=0)
+        assert len({tuple(np.round(p, 4)) for p in expected}) > 3, weighting  # the n-grams tell the texts apart
+        export_dir = export_model(model, multiclass_data, str(tmp_path / weighting / "m"), list(data.label_names),
+                                  multi_label=False, threshold=0.5, config_json="{}", version=1)
+        exports[weighting] = (export_dir, expected)
 
-    export_dir = export_model(model, multiclass_data, str(tmp_path / "m"), list(data.label_names),
-                              multi_label=False, threshold=0.5, config_json="{}", version=1)
-    served = serve_in_fresh_process(export_dir, texts)  # another process: hashing does not depend on it
+    # Another process: hashing does not depend on it.
+    served_by_export = serve_each_in_fresh_process([export_dir for export_dir, _ in exports.values()], texts)
 
-    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
+    for (weighting, (_, expected)), served in zip(exports.items(), served_by_export):
+        np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5, err_msg=weighting)
 
 
 @pytest.mark.slow

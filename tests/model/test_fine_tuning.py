@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from model import import_checkpoint, trainer
+from model import trainer
 from model.automatic import choose_settings
 from model.data import FRAMING_CLS_SEP, FRAMING_NONE, PreprocessedData, read_preprocessed
 from model.fine_tuning import check_pretrained_fits_data, resolve_pooling
@@ -21,8 +21,8 @@ from schemas import cli, features
 from schemas.config import ConfigError, TrainConfig
 from schemas.config_loader import load_job_config
 from schemas.errors import UserError
-from tests.conftest import REPO_ROOT, make_documents, run_cli
-from tests.model.conftest import preprocessed_corpus, read_json
+from tests.conftest import REPO_ROOT, run_cli
+from tests.model.conftest import read_json
 from tests.model.test_export import TEXTS, serve_in_fresh_process
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "albert"
@@ -36,13 +36,6 @@ def data_like(**changes) -> PreprocessedData:
                             tokenizer="sentencepiece", feature_spec={}, framing=FRAMING_CLS_SEP,
                             tokenizer_sha256=SPIECE_SHA256)
     return dataclasses.replace(data, **changes)
-
-
-@pytest.fixture(scope="module")
-def pretrained_dir(tmp_path_factory) -> str:
-    """The reference fixture's Hugging Face checkpoint, imported (vocabulary 200, 64 positions)."""
-    return import_checkpoint.run(["--checkpoint", str(FIXTURES / "hf"),
-                                  "--output-dir", str(tmp_path_factory.mktemp("pretrained") / "enc")])
 
 
 def test_auto_pooling_is_cls_for_cls_framed_data_and_mean_otherwise():
@@ -105,10 +98,10 @@ def test_resuming_with_another_init_from_is_refused_naming_it(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def pretrained_data(tmp_path_factory, pretrained_dir) -> str:
-    """A tiny corpus preprocessed with the pretrained directory's tokenizer (`--pretrained DIR`)."""
-    return preprocessed_corpus(tmp_path_factory.mktemp("pretrained_data"), make_documents(120),
-                               "--pretrained", pretrained_dir)
+def pretrained_data(shared_corpora) -> str:
+    """A tiny corpus preprocessed with the pretrained directory's tokenizer (`--pretrained DIR`); the
+    directory is conftest's `pretrained_dir`, the reference fixture's Hugging Face checkpoint imported."""
+    return shared_corpora["pretrained"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,175 @@
+"""Solving the n-gram path: L2-regularized logistic regression on the layer's own features, to its optimum.
+
+A linear model over hundreds of thousands of sparse n-gram rows is convex, and a few epochs of
+gradient descent leave it well short of its optimum: a rare n-gram is updated only in the few
+batches that hold it. scikit-learn's L-BFGS solver reaches the optimum in seconds to minutes
+(NBSVM itself was fitted this way). The features are exactly those `NgramLogits` computes (its
+present rows, counts, fitted scales and normalization), gathered from the training split into a
+sparse matrix; the solution is written into the layer's weights, so the export serves it as is.
+The regularization strength is chosen on the eval split from `C_GRID`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sparse
+import tensorflow as tf
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+
+from model.data import PreprocessedData
+from model.inputs import make_dataset
+from model.ngram_logits import NgramLogits
+from schemas import features
+
+C_GRID = (1.0, 4.0, 16.0, 64.0)  # inverse L2 strength, from the strongest penalty up (each warm-starts the next)
+MAX_ITERATIONS = 1000
+# Rows fewer training documents hold are left out (weight 0), as min_df=2 leaves them out of a TF-IDF
+# baseline: a row seen in one document can only memorize that document, and such rows, most of the
+# hashed word pairs of a large corpus, set the solver's cost.
+MIN_DOCUMENTS = 2
+_BATCH_SIZE = 256
+
+
+def base_features(layer: NgramLogits, batches) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The documents of `batches` as a (documents, rows) matrix before scaling (1 per n-gram present,
+    or 1 + log(count) with `sublinear_counts`), and their labels."""
+    present = tf.function(layer.present_rows_and_counts, reduce_retracing=True)
+    documents, rows, values, labels = [], [], [], []
+    offset = 0
+    for token_ids, batch_labels in batches:
+        batch_documents, batch_rows, counts = (t.numpy() for t in present(token_ids))
+        documents.append(batch_documents + offset)
+        rows.append(batch_rows)
+        values.append(1.0 + np.log(counts) if layer.sublinear_counts else np.ones(len(counts)))
+        labels.append(np.asarray(batch_labels))
+        offset += len(batch_labels)
+    matrix = sparse.csr_matrix((np.concatenate(values), (np.concatenate(documents), np.concatenate(rows))),
+                               shape=(offset, layer.num_rows))
+    return matrix, np.concatenate(labels)
+
+
+def scaled_features(layer: NgramLogits, counts: sparse.csr_matrix, output: int) -> sparse.csr_matrix:
+    """`counts` times the layer's scales for `output` (one column shared by all outputs without
+    `scale_per_output`), each document divided by its length with `normalize`: the inputs that
+    the layer's weights for `output` multiply."""
+    scales = layer.scales.numpy()[:, output if layer.scale_per_output else 0].astype(np.float64)
+    scaled = counts @ sparse.diags(scales)
+    if layer.normalize:
+        lengths = np.sqrt(np.asarray(scaled.multiply(scaled).sum(axis=1)).ravel())
+        scaled = sparse.diags(1.0 / np.maximum(lengths, 1e-12)) @ scaled
+    return scaled.tocsr()
+
+
+def _fit(model: LogisticRegression, inputs: sparse.csr_matrix, targets: np.ndarray, c: float,
+         sample_weight: np.ndarray | None) -> LogisticRegression:
+    with warnings.catch_warnings():
+        # Weak penalties may stop at MAX_ITERATIONS a hair from the optimum; the predictions have settled.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.set_params(C=c).fit(inputs, targets, sample_weight=sample_weight)
+
+
+class _Problem:
+    """The fits one solution needs. One softmax model when all outputs share the features; one binary
+    model per output (a class against the rest, or a label) when the outputs see differently scaled
+    features or are independent labels. Two classes with opposite scales (naive Bayes) make one
+    binary model, split in halves between the two outputs so that the softmax gives its probability.
+
+    Rows held by fewer than MIN_DOCUMENTS training documents keep zero weight. They are left out of
+    the solve after each document's length was taken over all of its rows, as the layer takes it.
+    """
+
+    def __init__(self, layer: NgramLogits, multi_label: bool, train: sparse.csr_matrix,
+                 evaluation: sparse.csr_matrix, seed: int):
+        self.num_outputs, self.multi_label = layer.num_outputs, multi_label
+        scales = layer.scales.numpy()
+        self.mirrored_pair = (not multi_label and layer.num_outputs == 2 and layer.scale_per_output
+                              and np.allclose(scales[:, 0], -scales[:, 1]))
+        self.per_output = multi_label or (layer.scale_per_output and not self.mirrored_pair)
+        self.used_rows = np.flatnonzero(train.getnnz(axis=0) >= MIN_DOCUMENTS)
+        outputs = range(layer.num_outputs) if layer.scale_per_output else [0]
+        self.train = {o: scaled_features(layer, train, o)[:, self.used_rows] for o in outputs}
+        self.evaluation = {o: scaled_features(layer, evaluation, o)[:, self.used_rows] for o in outputs}
+        # One model per fit, kept across the grid: each C starts from the previous C's solution.
+        self.models = collections.defaultdict(lambda: LogisticRegression(max_iter=MAX_ITERATIONS, warm_start=True,
+                                                                         random_state=seed))
+
+    def _inputs(self, split: dict, output: int) -> sparse.csr_matrix:
+        return split[output] if output in split else split[0]
+
+    def solve(self, labels: np.ndarray, c: float, sample_weight: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(weights (used rows, outputs), bias (outputs,)) fitted with inverse penalty `c`."""
+        weights, bias = np.zeros((len(self.used_rows), self.num_outputs)), np.zeros(self.num_outputs)
+        if self.per_output:
+            for output in range(self.num_outputs):
+                targets = labels[:, output] > 0 if self.multi_label else labels == output
+                fitted = _fit(self.models[output], self._inputs(self.train, output), targets.astype(np.int64), c,
+                              sample_weight)
+                weights[:, output], bias[output] = fitted.coef_[0], fitted.intercept_[0]
+            return weights, bias
+        fitted = _fit(self.models[None], self._inputs(self.train, 1 if self.mirrored_pair else 0), labels, c,
+                      sample_weight)
+        if self.num_outputs == 2:  # one decision function f: logits -f/2 and f/2 give softmax = sigmoid(f)
+            half = fitted.coef_[0] / 2
+            # Mirrored scales already negate output 0's inputs: the same weights give it -f/2.
+            weights[:, 0], weights[:, 1] = (half if self.mirrored_pair else -half), half
+            bias[0], bias[1] = -fitted.intercept_[0] / 2, fitted.intercept_[0] / 2
+            return weights, bias
+        classes = fitted.classes_.astype(np.int64)  # a class with no training document keeps zeros
+        weights[:, classes], bias[classes] = fitted.coef_.T, fitted.intercept_
+        return weights, bias
+
+    def eval_score(self, labels: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> float:
+        logits = np.stack([self._inputs(self.evaluation, o) @ weights[:, o] for o in range(self.num_outputs)],
+                          axis=1) + bias
+        if self.multi_label:
+            return float(f1_score(labels > 0, logits > 0, average="micro", zero_division=0.0))
+        return float(accuracy_score(labels, logits.argmax(axis=1)))
+
+
+def solve_ngram_weights(layer: NgramLogits, data: PreprocessedData, seed: int = 42,
+                        class_weights: dict[int, float] | None = None) -> dict:
+    """`solve_from_batches` on the training and eval splits of `data`."""
+    train, evaluation = (make_dataset(data, split, _BATCH_SIZE, training=False)
+                         for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT))
+    return solve_from_batches(layer, train, evaluation, data.multi_label, seed, class_weights)
+
+
+def solve_from_batches(layer: NgramLogits, train_batches, eval_batches, multi_label: bool, seed: int = 42,
+                       class_weights: dict[int, float] | None = None) -> dict:
+    """Sets `layer`'s weights and bias to the logistic regression on its features of `train_batches`,
+    C chosen by accuracy on `eval_batches` (micro-F1 for multi-label). Batches are (token_ids, labels)
+    as `model.inputs.make_dataset` gives them. The layer's scales must be set. `class_weights`
+    ({class id: weight}, single-label only) weight each training document by its class, as Keras'
+    `class_weight` weights its loss.
+    Returns what was chosen: {"c", "eval_score_by_c", "rows_used", "seconds"}."""
+    started = time.perf_counter()
+    train, train_labels = base_features(layer, train_batches)
+    evaluation, eval_labels = base_features(layer, eval_batches)
+    problem = _Problem(layer, multi_label, train, evaluation, seed)
+    sample_weight = None
+    if class_weights and not multi_label:
+        sample_weight = np.array([class_weights[int(label)] for label in train_labels])
+    scores, solutions = {}, {}
+    for c in C_GRID:
+        solutions[c] = problem.solve(train_labels, c, sample_weight)
+        scores[c] = problem.eval_score(eval_labels, *solutions[c])
+        logging.info("N-gram path solved with C=%g: eval %s %.4f.", c, "micro-F1" if multi_label else "accuracy",
+                     scores[c])
+    best = max(C_GRID, key=lambda c: (scores[c], -c))  # ties go to the stronger penalty
+    weights = np.zeros((layer.num_rows, layer.num_outputs), np.float32)
+    weights[problem.used_rows] = solutions[best][0]
+    layer.weights_table.assign(weights)
+    layer.bias.assign(solutions[best][1].astype(np.float32))
+    seconds = time.perf_counter() - started
+    logging.info("N-gram path: logistic regression over the %d rows %d or more training documents hold (of %d), C=%g "
+                 "chosen on the eval split, in %.1f s.", len(problem.used_rows), MIN_DOCUMENTS, layer.num_rows, best, seconds)
+    return {"c": best, "eval_score_by_c": {str(c): round(s, 4) for c, s in scores.items()},
+            "rows_used": int(len(problem.used_rows)), "seconds": round(seconds, 1)}
