@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -11,6 +13,7 @@ import tensorflow as tf
 from model.filesystem import join
 from model.history import HistoryWriter
 from schemas.config import TrainConfig
+from schemas.durations import format_duration
 
 CHECKPOINTS_DIR = "checkpoints"
 BACKUP_DIR = "checkpoints/resume"
@@ -38,6 +41,32 @@ class EpochTimer(keras.callbacks.Callback):
             logs["examples_per_second"] = self._examples / seconds
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(
                 self.model.optimizer.learning_rate))
+
+
+class TimeLeft(keras.callbacks.Callback):
+    """Logs after each epoch how long the run has taken and about how long the rest will take: the
+    mean epoch of this run (validation included) times the epochs left. Early stopping may end the
+    run sooner; a resumed run counts from the epoch it resumed at."""
+
+    def __init__(self, epochs: int, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self._epochs = epochs
+        self._clock = clock
+
+    def on_train_begin(self, logs=None):
+        self._started, self._first_epoch = self._clock(), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = self._clock() - self._started
+        epochs_left = self._epochs - (epoch + 1)
+        per_epoch = elapsed / (epoch + 1 - self._first_epoch)
+        logging.info("Epoch %d/%d done, %s into this run; %s", epoch + 1, self._epochs, format_duration(elapsed),
+                     f"about {format_duration(per_epoch * epochs_left)} left for {epochs_left} more "
+                     f"epoch{'s' if epochs_left > 1 else ''}." if epochs_left else "the last epoch.")
 
 
 class PruneEpochCheckpoints(keras.callbacks.Callback):
@@ -87,6 +116,7 @@ def make_callbacks(settings: TrainConfig, multi_label: bool, steps_per_epoch: in
         *run_callbacks(model_dir, steps_per_epoch * settings.batch_size),
         keras.callbacks.ModelCheckpoint(join(model_dir, CHECKPOINTS_DIR, EPOCH_WEIGHTS_FILE), save_weights_only=True),
         PruneEpochCheckpoints(join(model_dir, CHECKPOINTS_DIR), settings.keep_checkpoints),
+        TimeLeft(settings.epochs),
     ]
     if settings.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, restore_best_weights=True,

@@ -17,8 +17,8 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sparse
 import tensorflow as tf
+from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -75,6 +75,17 @@ def _fit(model: LogisticRegression, inputs: sparse.csr_matrix, targets: np.ndarr
         return model.set_params(C=c).fit(inputs, targets, sample_weight=sample_weight)
 
 
+def _binary(model: LogisticRegression, inputs: sparse.csr_matrix, targets: np.ndarray, c: float,
+            sample_weight: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """(coefficients, intercept) of a binary model. Targets all of one value (a label every training
+    document has, or none has) leave nothing to fit: zero weights and the smoothed log-odds."""
+    positives = int(targets.sum())
+    if 0 < positives < len(targets):
+        fitted = _fit(model, inputs, targets, c, sample_weight)
+        return fitted.coef_[0], float(fitted.intercept_[0])
+    return np.zeros(inputs.shape[1]), float(np.log((positives + 0.5) / (len(targets) - positives + 0.5)))
+
+
 class _Problem:
     """The fits one solution needs. One softmax model when all outputs share the features; one binary
     model per output (a class against the rest, or a label) when the outputs see differently scaled
@@ -110,18 +121,19 @@ class _Problem:
         if self.per_output:
             for output in range(self.num_outputs):
                 targets = labels[:, output] > 0 if self.multi_label else labels == output
-                fitted = _fit(self.models[output], self._inputs(self.train, output), targets.astype(np.int64), c,
-                              sample_weight)
-                weights[:, output], bias[output] = fitted.coef_[0], fitted.intercept_[0]
+                weights[:, output], bias[output] = _binary(self.models[output], self._inputs(self.train, output),
+                                                           targets.astype(np.int64), c, sample_weight)
             return weights, bias
-        fitted = _fit(self.models[None], self._inputs(self.train, 1 if self.mirrored_pair else 0), labels, c,
-                      sample_weight)
+        inputs = self._inputs(self.train, 1 if self.mirrored_pair else 0)
         if self.num_outputs == 2:  # one decision function f: logits -f/2 and f/2 give softmax = sigmoid(f)
-            half = fitted.coef_[0] / 2
+            coefficients, intercept = _binary(self.models[None], inputs, (labels == 1).astype(np.int64), c,
+                                              sample_weight)
             # Mirrored scales already negate output 0's inputs: the same weights give it -f/2.
+            half = coefficients / 2
             weights[:, 0], weights[:, 1] = (half if self.mirrored_pair else -half), half
-            bias[0], bias[1] = -fitted.intercept_[0] / 2, fitted.intercept_[0] / 2
+            bias[0], bias[1] = -intercept / 2, intercept / 2
             return weights, bias
+        fitted = _fit(self.models[None], inputs, labels, c, sample_weight)
         classes = fitted.classes_.astype(np.int64)  # a class with no training document keeps zeros
         weights[:, classes], bias[classes] = fitted.coef_.T, fitted.intercept_
         return weights, bias
@@ -169,7 +181,8 @@ def solve_from_batches(layer: NgramLogits, train_batches, eval_batches, multi_la
     layer.weights_table.assign(weights)
     layer.bias.assign(solutions[best][1].astype(np.float32))
     seconds = time.perf_counter() - started
-    logging.info("N-gram path: logistic regression over the %d rows %d or more training documents hold (of %d), C=%g "
-                 "chosen on the eval split, in %.1f s.", len(problem.used_rows), MIN_DOCUMENTS, layer.num_rows, best, seconds)
+    logging.info("N-gram path: logistic regression over the %d rows %d or more training documents hold (of %d), "
+                 "C=%g chosen on the eval split, in %.1f s.", len(problem.used_rows), MIN_DOCUMENTS, layer.num_rows,
+                 best, seconds)
     return {"c": best, "eval_score_by_c": {str(c): round(s, 4) for c, s in scores.items()},
-            "rows_used": int(len(problem.used_rows)), "seconds": round(seconds, 1)}
+            "rows_used": len(problem.used_rows), "seconds": round(seconds, 1)}

@@ -34,7 +34,9 @@ def tiny_dataset(tmp_path_factory):
     documents = make_documents(240)  # 240 + 4 duplicates
     pq.write_table(pa.Table.from_pylist(documents[:180]), directory / "train.parquet")
     pq.write_table(pa.Table.from_pylist(documents[180:]), directory / "test.parquet")  # 64 documents
-    (directory / "job.yaml").write_text(TINY_MODEL_YAML + "  epochs: 1\npreprocess:\n  max_seq_length: 16\n"
+    # No encoder named: the scripts that train take theirs from flags, or from the trainer's automatic choice.
+    tiny_model = "\n".join(line for line in TINY_MODEL_YAML.splitlines() if not line.strip().startswith("encoder:"))
+    (directory / "job.yaml").write_text(tiny_model + "\n  epochs: 1\npreprocess:\n  max_seq_length: 16\n"
                                         "  min_frequency: 1\n  eval_fraction: 0.2\n")
     return directory
 
@@ -96,6 +98,8 @@ def test_quality_bench_runs_the_real_commands_beside_the_tfidf_baseline(tiny_dat
     # The three topics use disjoint words: the baseline separates them.
     assert result["baseline"]["accuracy"] > 0.9
     assert set(result["seconds"]) == {"preprocess", "train", "score test"}
-    # The job file names no encoder: the trainer's automatic choice for short texts, with word pairs.
-    assert result["encoder"] == "bilstm" and result["ngrams"]["max_ngram"] == 2
-    assert result["automatic_choices"]["train.encoder"]["value"] == "bilstm"
+    # The job file names no encoder: the trainer's automatic choice for a small corpus of short texts,
+    # words and word pairs, solved.
+    assert result["encoder"] == "none" and result["ngrams"]["max_ngram"] == 2 and result["ngrams"]["fit"] == "solve"
+    assert result["automatic_choices"]["train.encoder"]["value"] == "none"
+    assert "none + 2-grams tfidf, solved" in table  # three topics: TF-IDF weighting

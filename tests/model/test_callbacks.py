@@ -1,13 +1,14 @@
-"""The trainer's own callbacks, driven by hand (no training): checkpoint pruning, history.csv."""
+"""The trainer's own callbacks, driven by hand (no training): checkpoint pruning, history.csv, time left."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
 import tensorflow as tf
 
-from model.callbacks import PruneEpochCheckpoints
+from model.callbacks import PruneEpochCheckpoints, TimeLeft
 from model.history import HistoryWriter, read_history
 
 
@@ -44,3 +45,29 @@ def test_history_of_a_resumed_run_follows_the_killed_runs_rows_on_any_filesystem
 
 def test_read_history_of_a_model_dir_without_one_is_empty(tmp_path):
     assert read_history(str(tmp_path)) == {}
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_epoch_line_says_the_time_taken_and_left_at_the_mean_epoch_of_this_run(caplog):
+    clock = FakeClock()
+    time_left = TimeLeft(epochs=10, clock=clock)
+    caplog.set_level(logging.INFO)
+    time_left.on_train_begin()
+    for epoch, seconds in ((4, 50.0), (5, 70.0)):  # resumed at epoch 5 of 10 (index 4)
+        time_left.on_epoch_begin(epoch)
+        clock.now += seconds
+        time_left.on_epoch_end(epoch)
+    assert caplog.messages == [
+        "Epoch 5/10 done, 50 s into this run; about 4 min 10 s left for 5 more epochs.",
+        "Epoch 6/10 done, 2 min 00 s into this run; about 4 min 00 s left for 4 more epochs.",
+    ]
+    time_left.on_epoch_begin(9)
+    time_left.on_epoch_end(9)
+    assert caplog.messages[-1] == "Epoch 10/10 done, 2 min 00 s into this run; the last epoch."

@@ -155,3 +155,12 @@ def test_class_weights_weight_each_training_document_by_its_class():
     # Class 0 weighs five times as much as the others: more documents are predicted as class 0.
     assert (weighted_logits.argmax(axis=1) == 0).sum() > (plain_logits.argmax(axis=1) == 0).sum()
     assert set(plain) == set(weighted)
+
+
+def test_a_label_every_training_document_has_gets_zero_weights_and_its_log_odds():
+    (ids, classes), (eval_ids, eval_classes) = documents(120, seed=14), documents(40, seed=15)
+    always = np.stack([classes == 0, np.ones(len(classes), bool)], axis=1).astype(np.float32)
+    eval_always = np.stack([eval_classes == 0, np.ones(len(eval_classes), bool)], axis=1).astype(np.float32)
+    layer, _ = solved_layer(TFIDF, (ids, always), (eval_ids, eval_always), classes=2, multi_label=True)
+    assert not np.any(layer.weights_table.numpy()[:, 1]) and np.any(layer.weights_table.numpy()[:, 0])
+    assert layer.bias.numpy()[1] == pytest.approx(np.log(120.5 / 0.5))
