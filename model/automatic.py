@@ -9,7 +9,7 @@ never replaced. The rules, measured on the benchmark corpora (BENCHMARKS.md, "Ou
   (encoder `none`), 1..3-grams for long documents of two classes, else 1..2-grams.
 - Short texts of a large corpus, where word order pays: the BiLSTM with 1..2-grams beside it.
 - With train.init_from: ALBERT (the pretrained encoder), no n-gram path.
-- Fit: the n-gram path alone is solved (logistic regression to its optimum, `model.ngram_solver`)
+- Fit: the n-gram path alone is solved (a linear model to its optimum, `model.ngram_solver`)
   and then has nothing left to train: one epoch records its loss. Beside an encoder it trains with
   it, by gradient descent, in batches of 64.
 - Weighting: naive-Bayes log-count ratios (NBSVM) for two classes; TF-IDF for more classes (on 20
@@ -88,7 +88,7 @@ def choose_settings(job: JobConfig, data: PreprocessedData) -> tuple[JobConfig, 
     fit = ngrams.fit
     if fit == AUTO and max_ngram:
         fit = choose("ngrams.fit", NGRAM_SOLVE if encoder == "none" else NGRAM_TRAIN,
-                     "the n-gram path alone: logistic regression, solved" if encoder == "none"
+                     "the n-gram path alone: a linear model, solved" if encoder == "none"
                      else "beside an encoder: trained with it")
     solved_alone = encoder == "none" and fit == NGRAM_SOLVE
     batch_size = train.batch_size

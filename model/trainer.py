@@ -237,7 +237,7 @@ def build_parser() -> cli.ArgumentParser:
     add("--ngram-weighting", "ngrams.weighting", choices=NGRAM_WEIGHTINGS,
         help="naive_bayes (log-count ratios), tfidf, or auto (naive_bayes for two classes).")
     add("--ngram-fit", "ngrams.fit", choices=NGRAM_FITS,
-        help="solve (logistic regression to its optimum before training, then frozen), train (by gradient "
+        help="solve (a linear model solved to its optimum before training, then frozen), train (by gradient "
              "descent with the encoder), or auto (solve with --encoder none).")
     add("--lstm-units", "bilstm.lstm_units", type=int)
     add("--num-lstm-layers", "bilstm.num_lstm_layers", type=int)

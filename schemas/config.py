@@ -259,7 +259,7 @@ class NgramConfig:
     max_ngram: int | None = None  # longest n-gram in tokens; 0: no n-gram path; None: chosen from the data
     num_buckets: int | None = None  # rows shared by hashed n-grams of 2+ tokens; None: from the corpus size
     weighting: str = AUTO  # naive_bayes (log-count ratios, NBSVM) | tfidf (idf, length-normalized) | auto
-    # solve: logistic regression to its optimum before training, then frozen | train: by gradient
+    # solve: a linear model solved to its optimum before training, then frozen | train: by gradient
     # descent with the encoder | auto
     fit: str = AUTO
 

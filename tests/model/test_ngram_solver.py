@@ -9,9 +9,17 @@ import tensorflow as tf
 from scipy.special import expit, softmax
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 
 from model.ngram_logits import NAIVE_BAYES, TFIDF, feature_scales, ngram_logits_for
-from model.ngram_solver import C_GRID, MIN_DOCUMENTS, solve_from_batches
+from model.ngram_solver import (
+    C_GRIDS,
+    LOGISTIC,
+    MIN_DOCUMENTS,
+    SQUARED_HINGE,
+    fit_temperature,
+    solve_from_batches,
+)
 
 VOCAB, LENGTH, CLASSES = 60, 12, 3
 CLASS_WORDS = {0: range(1, 8), 1: range(8, 15), 2: range(15, 22)}  # each class favours its own words
@@ -47,11 +55,11 @@ def counts_matrix(layer, ids) -> sp.csr_matrix:
     return sp.csr_matrix((counts.astype(np.float64), (documents, rows)), shape=(len(ids), layer.num_rows))
 
 
-def solved_layer(weighting, train, evaluation, classes=CLASSES, multi_label=False):
+def solved_layer(weighting, train, evaluation, classes=CLASSES, multi_label=False, losses=(LOGISTIC,)):
     layer = ngram_logits_for(weighting, classes, VOCAB, max_ngram=2, num_buckets=64)
     layer.build((None, None))
     layer.set_scales(feature_scales(layer, batches(*train), weighting, multi_label))
-    solution = solve_from_batches(layer, batches(*train), batches(*evaluation), multi_label)
+    solution = solve_from_batches(layer, batches(*train), batches(*evaluation), multi_label, losses=losses)
     return layer, solution
 
 
@@ -120,14 +128,14 @@ def test_multi_label_outputs_are_one_binary_model_per_label():
         np.testing.assert_allclose(served[:, label],
                                    reference.predict_proba(tfidf.transform(counts_matrix(layer, eval_ids)))[:, 1],
                                    atol=TOLERANCE)
-    assert 0.0 < solution["eval_score_by_c"][str(solution["c"])] <= 1.0
+    assert 0.0 < solution["eval_score"][LOGISTIC][str(solution["c"])] <= 1.0
 
 
 def test_c_is_the_one_with_the_best_eval_accuracy_and_that_accuracy_is_the_layers(solved_tfidf):
     layer, solution, _, evaluation = solved_tfidf
-    scores = {float(c): score for c, score in solution["eval_score_by_c"].items()}
-    assert set(scores) == set(C_GRID)
-    assert solution["c"] == max(C_GRID, key=lambda c: (scores[c], -c))  # ties: the stronger penalty
+    scores = {float(c): score for c, score in solution["eval_score"][LOGISTIC].items()}
+    assert set(scores) == set(C_GRIDS[LOGISTIC]) and solution["loss"] == LOGISTIC
+    assert solution["c"] == max(scores, key=lambda c: (scores[c], -c))  # ties: the stronger penalty
     predicted = layer(tf.constant(evaluation[0])).numpy().argmax(axis=1)
     assert np.mean(predicted == evaluation[1]) == pytest.approx(scores[solution["c"]], abs=1e-4)
 
@@ -147,10 +155,10 @@ def test_class_weights_weight_each_training_document_by_its_class():
     layer = ngram_logits_for(TFIDF, CLASSES, VOCAB, max_ngram=2, num_buckets=64)
     layer.build((None, None))
     layer.set_scales(feature_scales(layer, batches(*train), TFIDF, False))
-    plain = solve_from_batches(layer, batches(*train), batches(*evaluation), False)
+    plain = solve_from_batches(layer, batches(*train), batches(*evaluation), False, losses=(LOGISTIC,))
     plain_logits = layer(tf.constant(evaluation[0])).numpy()
     weighted = solve_from_batches(layer, batches(*train), batches(*evaluation), False,
-                                  class_weights={0: 5.0, 1: 1.0, 2: 1.0})
+                                  class_weights={0: 5.0, 1: 1.0, 2: 1.0}, losses=(LOGISTIC,))
     weighted_logits = layer(tf.constant(evaluation[0])).numpy()
     # Class 0 weighs five times as much as the others: more documents are predicted as class 0.
     assert (weighted_logits.argmax(axis=1) == 0).sum() > (plain_logits.argmax(axis=1) == 0).sum()
@@ -164,3 +172,48 @@ def test_a_label_every_training_document_has_gets_zero_weights_and_its_log_odds(
     layer, _ = solved_layer(TFIDF, (ids, always), (eval_ids, eval_always), classes=2, multi_label=True)
     assert not np.any(layer.weights_table.numpy()[:, 1]) and np.any(layer.weights_table.numpy()[:, 0])
     assert layer.bias.numpy()[1] == pytest.approx(np.log(120.5 / 0.5))
+
+
+def test_a_squared_hinge_solution_is_the_linear_svms_margins_times_the_fitted_temperature():
+    train, evaluation = documents(240, seed=16), documents(80, seed=17, unseen_words=True)
+    layer, solution = solved_layer(TFIDF, train, evaluation, losses=(SQUARED_HINGE,))
+    assert solution["loss"] == SQUARED_HINGE and solution["c"] in C_GRIDS[SQUARED_HINGE]
+
+    counts = counts_matrix(layer, train[0])
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+    kept = sp.diags((counts.getnnz(axis=0) >= MIN_DOCUMENTS).astype(np.float64))
+    reference = LinearSVC(C=solution["c"], max_iter=5000, tol=1e-8).fit(tfidf.transform(counts) @ kept, train[1])
+    margins = reference.decision_function(tfidf.transform(counts_matrix(layer, evaluation[0])) @ kept)
+    logits = layer(tf.constant(evaluation[0])).numpy()
+    np.testing.assert_allclose(logits, solution["temperature"] * margins, rtol=TOLERANCE, atol=TOLERANCE)
+    # The temperature is the one that minimizes the eval split's log loss.
+    assert solution["temperature"] == pytest.approx(fit_temperature(margins, evaluation[1], False), rel=TOLERANCE)
+
+
+def test_the_temperature_recovers_the_scale_of_logits_the_labels_were_drawn_with():
+    rng = np.random.default_rng(18)
+    margins = rng.normal(size=(4000, 3))
+    labels = np.array([rng.choice(3, p=p) for p in softmax(2.5 * margins, axis=1)])
+    assert fit_temperature(margins, labels, multi_label=False) == pytest.approx(2.5, rel=0.1)
+    multi_hot = (rng.random((4000, 2)) < expit(0.5 * margins[:, :2])).astype(np.float64)
+    assert fit_temperature(margins[:, :2], multi_hot, multi_label=True) == pytest.approx(0.5, rel=0.1)
+
+
+def test_the_eval_split_chooses_between_the_losses_and_reports_every_score():
+    train, evaluation = documents(240, seed=19), documents(80, seed=20)
+    layer, solution = solved_layer(TFIDF, train, evaluation, losses=(LOGISTIC, SQUARED_HINGE))
+    scores = {(loss, float(c)): score for loss, by_c in solution["eval_score"].items() for c, score in by_c.items()}
+    assert set(scores) == {(loss, c) for loss, grid in C_GRIDS.items() for c in grid}
+    assert scores[solution["loss"], solution["c"]] == max(scores.values())
+    predicted = layer(tf.constant(evaluation[0])).numpy().argmax(axis=1)
+    assert np.mean(predicted == evaluation[1]) == pytest.approx(max(scores.values()), abs=1e-4)
+
+
+@pytest.mark.parametrize("loss", [LOGISTIC, SQUARED_HINGE])
+def test_a_class_no_training_document_has_keeps_zero_weights_and_the_others_are_solved(loss):
+    (ids, classes), evaluation = documents(120, seed=21, classes=2), documents(40, seed=22)
+    layer, _ = solved_layer(TFIDF, (ids, classes), evaluation, losses=(loss,))  # three outputs, classes 0 and 1
+    weights = layer.weights_table.numpy()
+    assert not np.any(weights[:, 2]) and np.any(weights[:, 0]) and np.any(weights[:, 1])
+    predicted = layer(tf.constant(ids)).numpy().argmax(axis=1)
+    assert np.mean(predicted == classes) > 0.7

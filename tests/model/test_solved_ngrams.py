@@ -25,10 +25,10 @@ def test_training_alone_a_solved_ngram_path_takes_one_epoch_that_leaves_it_as_so
     assert metrics["automatic_choices"]["ngrams.fit"]["value"] == "solve"
     assert metrics["automatic_choices"]["train.epochs"]["value"] == metrics["epochs_trained"] == 1
     solved = metrics["ngrams"]["solved"]
-    assert metrics["ngrams"]["fit"] == "solve" and solved["c"] in (1.0, 4.0, 16.0, 64.0)
-    # The trained model's eval accuracy is the solver's for the chosen C: the epoch left the weights
-    # as solved, and the solver saw the features the model computes.
-    assert metrics["accuracy"] == pytest.approx(solved["eval_score_by_c"][str(solved["c"])], abs=1e-4)
+    assert metrics["ngrams"]["fit"] == "solve" and solved["loss"] in ("logistic", "squared_hinge")
+    # The trained model's eval accuracy is the solver's for the loss and C chosen: the epoch left the
+    # weights as solved, and the solver saw the features the model computes.
+    assert metrics["accuracy"] == pytest.approx(solved["eval_score"][solved["loss"]][str(solved["c"])], abs=1e-4)
     assert metrics["accuracy"] > metrics["majority_baseline_accuracy"] + 0.2
     assert read_json(tmp_path / "m" / "config.json")["ngrams"]["fit"] == "solve"
 
