@@ -194,6 +194,13 @@ def feature_scales(layer: NgramLogits, batches, weighting: str, multi_label: boo
             flat = rows * layer.num_outputs + labels[documents].astype(np.int64)
             rows_by_output += np.bincount(flat, minlength=layer.num_rows * layer.num_outputs).reshape(
                 layer.num_rows, layer.num_outputs)
+    return scales_from_document_counts(rows_total, rows_by_output, documents_total, weighting, smoothing)
+
+
+def scales_from_document_counts(rows_total: np.ndarray, rows_by_output: np.ndarray, documents_total: int,
+                                weighting: str, smoothing: float = 1.0) -> np.ndarray:
+    """`feature_scales` from its counts: the documents holding each row (rows,), those of them in each
+    output (rows, num_outputs; unused for tfidf) and the documents counted."""
     if weighting == TFIDF:
         return (np.log((1.0 + documents_total) / (1.0 + rows_total)) + 1.0)[:, None]
     positive = rows_by_output + smoothing

@@ -31,7 +31,7 @@ from sklearn.svm import LinearSVC
 
 from model.data import PreprocessedData
 from model.inputs import make_dataset
-from model.ngram_logits import NgramLogits
+from model.ngram_logits import NgramLogits, scales_from_document_counts
 from schemas import features
 
 LOGISTIC, SQUARED_HINGE = "logistic", "squared_hinge"
@@ -169,12 +169,31 @@ class _Problem:
         return float(accuracy_score(labels, logits.argmax(axis=1)))
 
 
-def solve_ngram_weights(layer: NgramLogits, data: PreprocessedData, seed: int = 42,
+def solve_ngram_weights(layer: NgramLogits, data: PreprocessedData, weighting: str, seed: int = 42,
                         class_weights: dict[int, float] | None = None) -> dict:
-    """`solve_from_batches` on the training and eval splits of `data`."""
-    train, evaluation = (make_dataset(data, split, _BATCH_SIZE, training=False)
-                         for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT))
-    return solve_from_batches(layer, train, evaluation, data.multi_label, seed, class_weights)
+    """Sets `layer`'s scales (`weighting`) and then its weights from one read of the training split
+    and one of the eval split: `set_scales_from_counts`, then `solve_from_batches`."""
+    started = time.perf_counter()
+    train, train_labels = base_features(layer, make_dataset(data, features.TRAIN_SPLIT, _BATCH_SIZE, training=False))
+    set_scales_from_counts(layer, train, train_labels, weighting, data.multi_label)
+    logging.info("N-gram %s weights from %d training documents in %.1f s.", weighting, data.train_examples,
+                 time.perf_counter() - started)
+    evaluation = make_dataset(data, features.EVAL_SPLIT, _BATCH_SIZE, training=False)
+    return solve_from_batches(layer, (train, train_labels), evaluation, data.multi_label, seed, class_weights)
+
+
+def set_scales_from_counts(layer: NgramLogits, counts: sparse.csr_matrix, labels: np.ndarray, weighting: str,
+                           multi_label: bool) -> None:
+    """The layer's scales from `base_features` of the training documents: what `feature_scales`
+    computes from their batches, without reading them again."""
+    present = (counts > 0).astype(np.float64)
+    if multi_label:
+        outputs = (np.asarray(labels) > 0).astype(np.float64)
+    else:
+        outputs = np.eye(layer.num_outputs)[np.asarray(labels).astype(np.int64)]
+    rows_by_output = np.asarray(present.T @ outputs)
+    layer.set_scales(scales_from_document_counts(np.asarray(present.sum(axis=0)).ravel(), rows_by_output,
+                                                 counts.shape[0], weighting))
 
 
 def solve_from_batches(layer: NgramLogits, train_batches, eval_batches, multi_label: bool, seed: int = 42,
@@ -182,13 +201,14 @@ def solve_from_batches(layer: NgramLogits, train_batches, eval_batches, multi_la
                        ) -> dict:
     """Sets `layer`'s weights and bias to the linear model solved on its features of `train_batches`,
     loss and C chosen by accuracy on `eval_batches` (micro-F1 for multi-label). Batches are (token_ids, labels)
-    as `model.inputs.make_dataset` gives them. The layer's scales must be set. `class_weights`
+    as `model.inputs.make_dataset` gives them; `train_batches` may instead be their `base_features`,
+    already read. The layer's scales must be set. `class_weights`
     ({class id: weight}, single-label only) weight each training document by its class, as Keras'
     `class_weight` weights its loss. `losses`: those to try, of LOGISTIC and SQUARED_HINGE.
     Returns what was chosen: {"loss", "c", "temperature", "eval_score" (per loss, per C), "rows_used",
     "seconds"}."""
     started = time.perf_counter()
-    train, train_labels = base_features(layer, train_batches)
+    train, train_labels = train_batches if isinstance(train_batches, tuple) else base_features(layer, train_batches)
     evaluation, eval_labels = base_features(layer, eval_batches)
     problem = _Problem(layer, multi_label, train, evaluation, seed)
     sample_weight = None

@@ -90,10 +90,10 @@ def prepare_ngram_path(model: keras.Model, job: JobConfig, data: PreprocessedDat
     if not job.ngrams.max_ngram:
         return None
     layer = model.get_layer(NGRAM_LAYER_NAME)
-    fit_feature_scales(layer, data, job.ngrams.weighting)
     if job.ngrams.fit != NGRAM_SOLVE:
+        fit_feature_scales(layer, data, job.ngrams.weighting)
         return None
-    solution = solve_ngram_weights(layer, data, job.train.seed,
+    solution = solve_ngram_weights(layer, data, job.ngrams.weighting, job.train.seed,
                                    class_weights(data) if job.train.class_weights else None)
     layer.trainable = False
     if not model.trainable_weights:

@@ -12,14 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from model.ngram_logits import NAIVE_BAYES, TFIDF, feature_scales, ngram_logits_for
-from model.ngram_solver import (
-    C_GRIDS,
-    LOGISTIC,
-    MIN_DOCUMENTS,
-    SQUARED_HINGE,
-    fit_temperature,
-    solve_from_batches,
-)
+from model.ngram_solver import (C_GRIDS, LOGISTIC, MIN_DOCUMENTS, SQUARED_HINGE, base_features, fit_temperature,
+                                set_scales_from_counts, solve_from_batches)
 
 VOCAB, LENGTH, CLASSES = 60, 12, 3
 CLASS_WORDS = {0: range(1, 8), 1: range(8, 15), 2: range(15, 22)}  # each class favours its own words
@@ -217,3 +211,17 @@ def test_a_class_no_training_document_has_keeps_zero_weights_and_the_others_are_
     assert not np.any(weights[:, 2]) and np.any(weights[:, 0]) and np.any(weights[:, 1])
     predicted = layer(tf.constant(ids)).numpy().argmax(axis=1)
     assert np.mean(predicted == classes) > 0.7
+
+
+@pytest.mark.parametrize("weighting, multi_label", [(TFIDF, False), (NAIVE_BAYES, False), (NAIVE_BAYES, True)])
+def test_scales_from_the_solvers_matrix_are_those_the_batches_give(weighting, multi_label):
+    ids, classes = documents(120, seed=23)
+    labels = np.stack([classes == 0, classes != 1], axis=1).astype(np.float32) if multi_label else classes
+    outputs = 2 if multi_label else CLASSES
+    from_batches = ngram_logits_for(weighting, outputs, VOCAB, max_ngram=2, num_buckets=64)
+    from_counts = ngram_logits_for(weighting, outputs, VOCAB, max_ngram=2, num_buckets=64)
+    for layer in (from_batches, from_counts):
+        layer.build((None, None))
+    from_batches.set_scales(feature_scales(from_batches, batches(ids, labels), weighting, multi_label))
+    set_scales_from_counts(from_counts, *base_features(from_counts, batches(ids, labels)), weighting, multi_label)
+    np.testing.assert_allclose(from_counts.scales.numpy(), from_batches.scales.numpy(), rtol=1e-6)
