@@ -35,7 +35,7 @@ from apache_beam.io.filesystems import FileSystems
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from pipelines import cli, outputs, pretrain_data
-from pipelines.io import ReadCorpus, WriteRejected, text_dirs_directories
+from pipelines.io import ReadCorpus, WriteRejected, list_input_files, text_dirs_directories
 from pipelines.options import make_pipeline, make_pipeline_options
 from pipelines.preprocessing_fn import preprocessing_fn, pretrain_preprocessing_fn
 from pipelines.pretrain_data import EncodePairs, MakeSegmentPairs
@@ -44,8 +44,8 @@ from pipelines.segment_pairs import FRAMING_IDS, MIN_PIECES
 from pipelines.sentencepiece_model import LEARNED_LAYOUT, SentencePieceModel, describe, read_model_file
 from pipelines.stats import SummarizeCorpus, SummarizePairs
 from pipelines.stats_file import PARTIAL_STATS, finish_pretrain_stats, finish_stats
-from pipelines.transforms import (CountRejections, RejectUnknownLabels, SplitTrainEval, ToRecordBatches,
-                                  ValidateDocuments)
+from pipelines.transforms import (CountRejections, DuplicateOwners, RejectUnknownLabels, SplitTrainEval,
+                                  ToRecordBatches, ValidateDocuments)
 from schemas import config as config_lib
 from schemas import features, output_dirs
 from schemas.config_loader import read_job_file
@@ -63,22 +63,50 @@ class WriteExamples(beam.PTransform):
         return examples | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=features.TFRECORD_SUFFIX)
 
 
+def _read_documents(pipeline: beam.Pipeline, corpus: config_lib.CorpusConfig, files: list[tuple[str, str]],
+                    step: str, ignore_labels: bool = False):
+    """One read of the corpus: (raw records, validated documents and rejections); `step` names it."""
+    records = pipeline | f"ReadCorpus{step}" >> ReadCorpus(corpus, files)
+    return records, records | f"ValidateDocuments{step}" >> ValidateDocuments(corpus, ignore_labels=ignore_labels)
+
+
 def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str,
                    sentencepiece_model: SentencePieceModel | None = None) -> None:
     """The stage's data flow, top to bottom. Writes everything under `output_dir`.
 
+    The corpus is read three times instead of being kept between the steps that need all of it
+    before the rest can go on: once to find duplicated texts (they decide the split), once for
+    tf.Transform's analyzers and the training labels, once to transform, check and write. So no
+    runner has to hold the corpus, and memory does not grow with it; each extra read costs
+    reading and validating again, and a split that depends only on the documents (deterministic).
+
     `sentencepiece_model`: the given model of the sentencepiece tokenizer (None: learned here).
     """
     corpus, settings = job.corpus, job.preprocess
+    files = list_input_files(corpus)
     raw_adapter = TensorAdapterConfig(RAW_ARROW_SCHEMA, raw_tensor_representations(corpus.multi_label))
     transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label,
                                   sentencepiece_model=sentencepiece_model)
 
-    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus)
-    validated = records | "ValidateDocuments" >> ValidateDocuments(corpus)
-    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction)
-    eval_checked = split.eval | "RejectUnknownLabels" >> RejectUnknownLabels(split.train)
+    read_documents = functools.partial(_read_documents, pipeline, corpus, files)
 
+    # Read 1: the duplicated texts, which keep their copies in one split.
+    _, first_read = read_documents("ForDuplicates")
+    duplicate_owners = first_read.documents | "DuplicateOwners" >> DuplicateOwners()
+
+    # Read 2: the analyzers (vocabularies, label names) over the training split.
+    _, second_read = read_documents("ForAnalyzers")
+    analyzed = second_read.documents | "SplitForAnalyzers" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
+    transform_fn = (
+        (analyzed.train | "BatchForAnalyzers" >> ToRecordBatches(), raw_adapter)
+        | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(transform)
+    )
+    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+
+    # Read 3: every document transformed and written, or rejected with its reason.
+    records, validated = read_documents("")
+    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
+    eval_checked = split.eval | "RejectUnknownLabels" >> RejectUnknownLabels(analyzed.train)
     rejected = (
         (validated.rejected, eval_checked.rejected)
         | "AllRejected" >> beam.Flatten()
@@ -86,17 +114,14 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_di
     )
     _ = rejected | "WriteRejected" >> WriteRejected(output_dir)
 
-    train_batches = split.train | "BatchTrain" >> ToRecordBatches()
-    eval_batches = eval_checked.documents | "BatchEval" >> ToRecordBatches()
-    train_dataset, transform_fn = (
-        (train_batches, raw_adapter)
-        | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(transform, output_record_batches=True)
+    train_dataset = (
+        ((split.train | "BatchTrain" >> ToRecordBatches(), raw_adapter), transform_fn)
+        | "TransformTrain" >> tft_beam.TransformDataset(output_record_batches=True)
     )
     eval_dataset = (
-        ((eval_batches, raw_adapter), transform_fn)
+        ((eval_checked.documents | "BatchEval" >> ToRecordBatches(), raw_adapter), transform_fn)
         | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
     )
-    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
     _ = (train_dataset
          | "EncodeTrain" >> tft_beam.EncodeTransformedDataset()
          | "WriteTrain" >> WriteExamples(FileSystems.join(output_dir, features.TRAIN_SPLIT)))
@@ -105,12 +130,11 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_di
          | "WriteEval" >> WriteExamples(FileSystems.join(output_dir, features.EVAL_SPLIT)))
 
     (train_transformed, _), (eval_transformed, _) = train_dataset, eval_dataset
-    all_transformed = (train_transformed, eval_transformed) | "AllTransformed" >> beam.Flatten()
     _ = (
         pipeline
         | "SummarizeCorpus" >> SummarizeCorpus(
             read=records, train=split.train, eval_=eval_checked.documents, rejected=rejected,
-            transformed=all_transformed, max_seq_length=settings.max_seq_length)
+            transformed=(train_transformed, eval_transformed), max_seq_length=settings.max_seq_length)
         | "WriteSummary" >> beam.io.WriteToText(
             FileSystems.join(output_dir, PARTIAL_STATS), num_shards=1, shard_name_template="")
     )
@@ -128,23 +152,34 @@ def build_pretrain_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, 
     transform = functools.partial(pretrain_preprocessing_fn, config=settings, sentencepiece_model=sentencepiece_model)
     special = sentencepiece_model.special_tokens if sentencepiece_model else LEARNED_LAYOUT
     make_pairs = functools.partial(MakeSegmentPairs, settings.max_seq_length, special["cls"], special["sep"])
-
-    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus)
-    validated = records | "ValidateDocuments" >> ValidateDocuments(corpus, ignore_labels=True)
-    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction)
-
     to_batch = pretrain_data.to_pretrain_record_batch
-    train_batches = split.train | "BatchTrain" >> ToRecordBatches(to_batch=to_batch)
-    eval_batches = split.eval | "BatchEval" >> ToRecordBatches(to_batch=to_batch)
-    (train_tokenized, _), transform_fn = (
-        (train_batches, raw_adapter)
-        | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(transform, output_record_batches=True)
-    )
-    eval_tokenized, _ = (
-        ((eval_batches, raw_adapter), transform_fn)
-        | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
+
+    files = list_input_files(corpus)
+
+    read_documents = functools.partial(_read_documents, pipeline, corpus, files, ignore_labels=True)
+
+    # Three reads, for the reasons `build_pipeline` gives: duplicates, analyzers, the rest.
+    _, first_read = read_documents("ForDuplicates")
+    duplicate_owners = first_read.documents | "DuplicateOwners" >> DuplicateOwners()
+
+    _, second_read = read_documents("ForAnalyzers")
+    analyzed = second_read.documents | "SplitForAnalyzers" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
+    transform_fn = (
+        (analyzed.train | "BatchForAnalyzers" >> ToRecordBatches(to_batch=to_batch), raw_adapter)
+        | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(transform)
     )
     _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
+
+    records, validated = read_documents("")
+    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
+    train_tokenized, _ = (
+        ((split.train | "BatchTrain" >> ToRecordBatches(to_batch=to_batch), raw_adapter), transform_fn)
+        | "TransformTrain" >> tft_beam.TransformDataset(output_record_batches=True)
+    )
+    eval_tokenized, _ = (
+        ((split.eval | "BatchEval" >> ToRecordBatches(to_batch=to_batch), raw_adapter), transform_fn)
+        | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
+    )
 
     train_pairs = train_tokenized | "PairTrain" >> make_pairs()
     eval_pairs = eval_tokenized | "PairEval" >> make_pairs()

@@ -7,9 +7,12 @@ the evaluation (pipelines/score_evaluation.py) and writes summary.json and evalu
 
 from __future__ import annotations
 
+import array
+import hashlib
 import json
 
 import apache_beam as beam
+import numpy as np
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
@@ -30,6 +33,41 @@ def label_pair(row: dict, multi_label: bool) -> list[tuple]:
     if multi_label:
         return [(tuple(truth), tuple(row[predictions.LABELS]))]
     return [(truth, row[predictions.LABEL])]
+
+
+ID_HASH_BUCKETS = 256  # keys of the duplicate count: its work spreads over workers, its state stays compact
+
+
+def bucketed_id_hash(doc_id: str) -> tuple[int, int]:
+    """(bucket, 64-bit hash) of an id. Ids are compared by their hashes: two different ids collide
+    with a chance of about n² / 2^65 (1 in 37 million for a million ids)."""
+    value = int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest(), "little")
+    return value % ID_HASH_BUCKETS, value
+
+
+class CountDuplicatedHashes(beam.CombineFn):
+    """The number of hash values seen more than once.
+
+    The hashes are kept as 8 bytes each in an array (a dict of a million ids would take hundreds
+    of megabytes), so counting duplicates over a large run keeps memory flat.
+    """
+
+    def create_accumulator(self) -> array.array:
+        return array.array("Q")
+
+    def add_input(self, hashes: array.array, value: int) -> array.array:
+        hashes.append(value)
+        return hashes
+
+    def merge_accumulators(self, accumulators) -> array.array:
+        merged = array.array("Q")
+        for hashes in accumulators:
+            merged.extend(hashes)
+        return merged
+
+    def extract_output(self, hashes: array.array) -> int:
+        _, counts = np.unique(np.frombuffer(hashes, dtype=np.uint64), return_counts=True)
+        return int((counts > 1).sum())
 
 
 def _summarize(_, read, scored, rejected_by_reason, duplicate_ids, label_pairs, model_version) -> str:
@@ -58,10 +96,10 @@ class WritePartialSummary(beam.PTransform):
                               | "CountReasons" >> beam.combiners.Count.PerElement()
                               | "ReasonsToDict" >> beam.combiners.ToDict())
         duplicate_ids = (rows
-                         | "Ids" >> beam.Map(lambda row: row[predictions.ID])
-                         | "CountIds" >> beam.combiners.Count.PerElement()
-                         | "Duplicated" >> beam.Filter(lambda id_count: id_count[1] > 1)
-                         | "CountDuplicated" >> beam.combiners.Count.Globally())
+                         | "IdHashes" >> beam.Map(lambda row: bucketed_id_hash(row[predictions.ID]))
+                         | "DuplicatedPerBucket" >> beam.CombinePerKey(CountDuplicatedHashes())
+                         | "DuplicatedCounts" >> beam.Values()
+                         | "CountDuplicated" >> beam.CombineGlobally(sum))
         label_pairs = (rows
                        | "LabelPairs" >> beam.FlatMap(label_pair, multi_label=self._metadata.multi_label)
                        | "CountPairs" >> beam.combiners.Count.PerElement()

@@ -3,6 +3,7 @@ and for the pretrain task the segment pairs."""
 
 from __future__ import annotations
 
+import collections
 import json
 from typing import Any
 
@@ -80,8 +81,12 @@ def tokenizer_facts(settings: PreprocessConfig, sentencepiece_model) -> dict[str
     return facts
 
 
-def _summarize(_, read, train, eval_, rejected_by_reason, labels, length_histogram, max_seq_length) -> str:
+def _summarize(_, read, train, eval_, rejected_by_reason, train_labels, eval_labels, train_lengths, eval_lengths,
+               max_seq_length) -> str:
     rejected = sum(rejected_by_reason.values())
+    labels = collections.Counter(train_labels) + collections.Counter(eval_labels)
+    length_histogram = _LengthHistogram().merge_accumulators([np.asarray(train_lengths, dtype=np.int64),
+                                                              np.asarray(eval_lengths, dtype=np.int64)])
     return json.dumps({
         "read": read,
         "accepted": train + eval_,
@@ -90,7 +95,7 @@ def _summarize(_, read, train, eval_, rejected_by_reason, labels, length_histogr
         "train": train,
         "eval": eval_,
         "labels": dict(sorted(labels.items())),
-        "token_length": length_summary(length_histogram, max_seq_length),
+        "token_length": length_summary(length_histogram.tolist(), max_seq_length),
     })
 
 
@@ -107,7 +112,12 @@ class CountByReason(beam.PTransform):
 
 
 class SummarizeCorpus(beam.PTransform):
-    """One JSON object with every count the stage reports (see stats.json)."""
+    """One JSON object with every count the stage reports (see stats.json).
+
+    `transformed`: the (train, eval) transformed datasets. Each PCollection is summarized on its own
+    and the small results merged: a Flatten of PCollections made in different stages would make
+    the runner keep every element of both.
+    """
 
     def __init__(self, *, read, train, eval_, rejected, transformed, max_seq_length: int):
         super().__init__()
@@ -119,19 +129,19 @@ class SummarizeCorpus(beam.PTransform):
         def count(pcoll, label):
             return pcoll | label >> beam.combiners.Count.Globally()
 
+        def labels(documents, label):
+            return (documents
+                    | f"{label}Labels" >> beam.FlatMap(lambda d: d.labels)
+                    | f"Count{label}Labels" >> beam.combiners.Count.PerElement()
+                    | f"{label}LabelsToDict" >> beam.combiners.ToDict())
+
+        def lengths(transformed, label):
+            return (transformed
+                    | f"{label}Lengths" >> beam.Map(sequence_lengths)
+                    | f"{label}LengthHistogram" >> beam.CombineGlobally(_LengthHistogram()))
+
+        train_transformed, eval_transformed = self._transformed
         rejected_by_reason = self._rejected | "RejectedByReason" >> CountByReason()
-        accepted = (self._train, self._eval) | "Accepted" >> beam.Flatten()
-        labels = (
-            accepted
-            | "Labels" >> beam.FlatMap(lambda d: d.labels)
-            | "CountLabels" >> beam.combiners.Count.PerElement()
-            | "LabelsToDict" >> beam.combiners.ToDict()
-        )
-        length_histogram = (
-            self._transformed
-            | "Lengths" >> beam.Map(sequence_lengths)
-            | "LengthHistogram" >> beam.CombineGlobally(_LengthHistogram())
-        )
         return (
             pipeline
             | "Start" >> beam.Create([None])
@@ -141,8 +151,10 @@ class SummarizeCorpus(beam.PTransform):
                 train=pvalue.AsSingleton(count(self._train, "CountTrain")),
                 eval_=pvalue.AsSingleton(count(self._eval, "CountEval")),
                 rejected_by_reason=pvalue.AsSingleton(rejected_by_reason),
-                labels=pvalue.AsSingleton(labels),
-                length_histogram=pvalue.AsSingleton(length_histogram),
+                train_labels=pvalue.AsSingleton(labels(self._train, "Train")),
+                eval_labels=pvalue.AsSingleton(labels(self._eval, "Eval")),
+                train_lengths=pvalue.AsSingleton(lengths(train_transformed, "Train")),
+                eval_lengths=pvalue.AsSingleton(lengths(eval_transformed, "Eval")),
                 max_seq_length=self._max_seq_length,
             )
         )

@@ -130,27 +130,43 @@ class _AssignSplitDoFn(beam.DoFn):
             yield document
 
 
-class SplitTrainEval(beam.PTransform):
-    """Deterministic train/eval split by a hash of the document id; duplicates stay together.
+class DuplicateOwners(beam.PTransform):
+    """Documents → (text fingerprint, smallest id) for each text that more than one document holds.
 
-    Outputs `train` and `eval`. The split of a document depends only on its id (and on the ids of
-    documents with exactly the same text), never on input order, sharding or runner.
+    Small beside the corpus (one pair per duplicated text), so it serves as a side input.
     """
 
-    def __init__(self, eval_fraction: float):
-        super().__init__()
-        self._eval_fraction = eval_fraction
-
     def expand(self, documents):
-        duplicate_owner = (
+        return (
             documents
             | "KeyByText" >> beam.Map(lambda d: (text_fingerprint(d.text), d.id))
             | "CountPerText" >> beam.CombinePerKey(_CountAndFirstId())
             | "KeepDuplicates" >> beam.Filter(lambda kv: kv[1][0] > 1)
             | "OwnerId" >> beam.MapTuple(lambda fingerprint, count_and_first: (fingerprint, count_and_first[1]))
         )
+
+
+class SplitTrainEval(beam.PTransform):
+    """Deterministic train/eval split by a hash of the document id; duplicates stay together.
+
+    Outputs `train` and `eval`. The split of a document depends only on its id (and on the ids of
+    documents with exactly the same text), never on input order, sharding or runner.
+
+    `duplicate_owners`: `DuplicateOwners` of the same documents, computed from another read of
+    them. Without it they are computed here, and the runner keeps the documents until they are known.
+    """
+
+    def __init__(self, eval_fraction: float, duplicate_owners: beam.PCollection | None = None):
+        super().__init__()
+        self._eval_fraction = eval_fraction
+        self._duplicate_owners = duplicate_owners
+
+    def expand(self, documents):
+        duplicate_owners = self._duplicate_owners
+        if duplicate_owners is None:
+            duplicate_owners = documents | "DuplicateOwners" >> DuplicateOwners()
         return documents | "Assign" >> beam.ParDo(
-            _AssignSplitDoFn(self._eval_fraction), duplicate_owner=pvalue.AsDict(duplicate_owner)
+            _AssignSplitDoFn(self._eval_fraction), duplicate_owner=pvalue.AsDict(duplicate_owners)
         ).with_outputs(features.EVAL_SPLIT, main=features.TRAIN_SPLIT)
 
 

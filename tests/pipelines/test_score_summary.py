@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipelines import score
+from pipelines import score, score_summary
 from pipelines.model_handler import ExportMetadata
 from pipelines.score_summary import PARTIAL_SUMMARY, complete_summary, finish_summary, label_pair, summary_line
 from schemas import config as config_lib
@@ -72,3 +72,17 @@ def test_a_run_that_scored_nothing_says_why_and_where_its_records_are():
                         "See out.failed-1/rejected/ for each record and its reason.")
     empty = score.nothing_scored_message(partial(read=0, scored=0, rejected=0, rejected_by_reason={}), "out.failed-1")
     assert "the input holds no records" in empty
+
+
+def test_duplicated_ids_are_counted_once_each_from_their_hashes_merged_across_bundles():
+    combine = score_summary.CountDuplicatedHashes()
+    ids = ["a", "b", "a", "c", "b", "a", "d"]  # a three times, b twice: two ids duplicated
+    hashes = [score_summary.bucketed_id_hash(doc_id) for doc_id in ids]
+    parts = [combine.create_accumulator(), combine.create_accumulator()]
+    for i, (_, value) in enumerate(hashes):
+        parts[i % 2] = combine.add_input(parts[i % 2], value)
+    assert combine.extract_output(combine.merge_accumulators(parts)) == 2
+    assert combine.extract_output(combine.create_accumulator()) == 0
+    # The same id always lands in the same bucket with the same hash, in any process.
+    assert score_summary.bucketed_id_hash("a") == hashes[0] == hashes[2]
+    assert all(0 <= bucket < score_summary.ID_HASH_BUCKETS for bucket, _ in hashes)

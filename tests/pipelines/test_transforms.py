@@ -303,7 +303,8 @@ def _build(pipeline) -> dict[str, beam.PCollection]:
         "summary": pipeline | SummarizeCorpus(
             read=create("Read", range(10)), train=create("SummaryTrain", SUMMARY_TRAIN),
             eval_=create("SummaryEval", SUMMARY_EVAL), rejected=create("SummaryRejected", SUMMARY_REJECTED),
-            transformed=create("Transformed", [transformed_batch([1, 1, 2, 2]), transformed_batch([2, 4, 4, 4, 4, 5])]),
+            transformed=(create("TrainTransformed", [transformed_batch([1, 1, 2, 2])]),
+                         create("EvalTransformed", [transformed_batch([2, 4, 4, 4, 4, 5])])),
             max_seq_length=3) | "ParseSummary" >> beam.Map(json.loads),
     })
     return collected
