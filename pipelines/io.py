@@ -76,14 +76,19 @@ def read_file(path: str, input_format: str, config: CorpusConfig) -> Iterator[fo
 
 
 class ReadCorpus(beam.PTransform):
-    """Lists the input files and reads each into RawRecords (or Rejections for unparsable parts)."""
+    """Reads the input files into RawRecords (or Rejections for unparsable parts).
 
-    def __init__(self, config: CorpusConfig):
+    `files`: the (path, format) pairs of `list_input_files`, when the job reads the corpus more
+    than once (listed once, so every read sees the same files); default: listed here.
+    """
+
+    def __init__(self, config: CorpusConfig, files: list[tuple[str, str]] | None = None):
         super().__init__()
         self._config = config
+        self._files = files
 
     def expand(self, pipeline):
-        files = list_input_files(self._config)
+        files = self._files if self._files is not None else list_input_files(self._config)
         return (
             pipeline
             | "ListFiles" >> beam.Create(files)
