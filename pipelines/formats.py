@@ -118,9 +118,17 @@ def read_delimited(stream: BinaryIO, path: str, delimiter: str) -> Iterator[Read
         yield RawRecord(dict(zip(header, row)), f"{path}:{start}")
 
 
-def read_jsonl(stream: BinaryIO, path: str) -> Iterator[ReadResult]:
-    """One JSON object per line; blank lines are skipped. Source: `path:line`."""
-    for line_number, raw_line in enumerate(stream, start=1):
+def read_jsonl(stream: BinaryIO, path: str, first_line: int = 1, length: int | None = None) -> Iterator[ReadResult]:
+    """One JSON object per line; blank lines are skipped. Source: `path:line`.
+
+    A split of a file: `stream` at the start of line `first_line`, and only the lines that start
+    within `length` bytes from there are read.
+    """
+    position = 0
+    for line_number, raw_line in enumerate(stream, start=first_line):
+        if length is not None and position >= length:
+            return
+        position += len(raw_line)
         line = raw_line.decode("utf-8", errors="surrogateescape")
         if line_number == 1 and line.startswith("\ufeff"):
             line = line[1:]
@@ -139,8 +147,10 @@ def read_jsonl(stream: BinaryIO, path: str) -> Iterator[ReadResult]:
         yield RawRecord(value, source)
 
 
-def read_parquet(stream: BinaryIO, path: str) -> Iterator[ReadResult]:
-    """Rows of a Parquet file. Source: `path#row` (0-based)."""
+def read_parquet(stream: BinaryIO, path: str, row_groups: tuple[int, ...] | None = None,
+                 first_row: int = 0) -> Iterator[ReadResult]:
+    """Rows of a Parquet file, or of its `row_groups` (whose first row is row `first_row`).
+    Source: `path#row` (0-based, in the file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -148,8 +158,8 @@ def read_parquet(stream: BinaryIO, path: str) -> Iterator[ReadResult]:
         if not stream.seekable():  # Parquet's footer is at the end: a decompressed stream is read whole
             stream = io.BytesIO(stream.read())
         parquet_file = pq.ParquetFile(stream)
-        batches = parquet_file.iter_batches(batch_size=4096)
-        row_index = 0
+        batches = parquet_file.iter_batches(batch_size=4096, row_groups=row_groups)
+        row_index = first_row
         for batch in batches:
             columns = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
             for offset in range(batch.num_rows):

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import compression, formats
+from pipelines.compression import is_compressed
 from pipelines.formats import Rejection
+from pipelines.input_splits import SPLIT_BYTES, InputFile, InputSplit, count_newlines, first_line_number, plan_splits
+from pipelines.progress import StageProgress, format_bytes
 from schemas import features, rejections
 from schemas.config import CorpusConfig
 from schemas.errors import UserError
@@ -35,11 +39,12 @@ def text_dirs_directories(config: CorpusConfig) -> list[str]:
     return [pattern for pattern in config.inputs if _is_directory(pattern)]
 
 
-def list_input_files(config: CorpusConfig) -> list[tuple[str, str]]:
-    """Every (path, format) the job will read. Raises UserError for empty patterns or unknown formats."""
+def list_input_files(config: CorpusConfig) -> list[InputFile]:
+    """Every file the job will read, with its format and size. Raises UserError for empty
+    patterns or unknown formats."""
     if not config.inputs:
         raise UserError("No input given: pass --input PATTERN (or corpus.inputs in the job file).")
-    found: dict[str, str] = {}
+    found: dict[str, InputFile] = {}
     for pattern in config.inputs:
         input_format = config.format
         if _is_directory(pattern):
@@ -50,50 +55,148 @@ def list_input_files(config: CorpusConfig) -> list[tuple[str, str]]:
             (match,) = FileSystems.match([pattern])
         except Exception as e:  # Beam raises BeamIOError/ValueError/... depending on the filesystem
             raise UserError(f"Cannot list input {pattern!r}: {str(e).splitlines()[0]}") from None
-        paths = sorted(m.path for m in match.metadata_list)
-        if not paths:
+        if not match.metadata_list:
             raise UserError(f"No files match input {pattern!r}.")
-        for path in paths:
-            found[path] = formats.format_for_path(path) if input_format == "auto" else input_format
-    logging.info("Reading %d file(s) from %d input pattern(s).", len(found), len(config.inputs))
-    return sorted(found.items())
+        for metadata in match.metadata_list:
+            path = metadata.path
+            file_format = formats.format_for_path(path) if input_format == "auto" else input_format
+            found[path] = InputFile(path, file_format, metadata.size_in_bytes)
+    files = [found[path] for path in sorted(found)]
+    logging.info("Reading %d file(s), %s, from %d input pattern(s).", len(files),
+                 format_bytes(sum(f.size for f in files)), len(config.inputs))
+    return files
 
 
-def read_file(path: str, input_format: str, config: CorpusConfig) -> Iterator[formats.ReadResult]:
-    """The records of one input file; a file that cannot be opened or read to its end adds an
-    `unreadable_file` rejection (after the records read before the damage)."""
+def read_split(split: InputSplit, config: CorpusConfig, newlines_before: dict[tuple[str, int], int]
+               ) -> Iterator[tuple[formats.ReadResult, int]]:
+    """(record, its bytes in the file as stored) of one split: records, or rejections for what
+    cannot be parsed. A file that cannot be opened or read to its end adds an `unreadable_file`
+    rejection (after the records read before the damage). The bytes add up to the split's size."""
     try:
-        stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        stream = FileSystems.open(split.path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as e:  # a file that vanished or cannot be opened is one rejected record
-        yield Rejection(rejections.UNREADABLE_FILE, path, f"cannot open: {str(e).splitlines()[0]}")
+        yield Rejection(rejections.UNREADABLE_FILE, split.path, f"cannot open: {str(e).splitlines()[0]}"), split.size
         return
-    with compression.decompressed(stream, path) as stream:
+    counted = 0
+    with stream:
+        bytes_of = _bytes_counter(split, stream)
         try:
-            yield from formats.read_records(stream, path, input_format, config.text_field, config.label_field)
+            for result in _records(split, stream, config, newlines_before):
+                size = min(bytes_of(), split.size - counted)
+                counted += size
+                yield result, size
         except (OSError, EOFError, UnicodeError) as e:
             # e.g. a truncated .gz: every record before the damage was already emitted.
-            yield Rejection(rejections.UNREADABLE_FILE, path, f"read failed: {e}")
+            yield Rejection(rejections.UNREADABLE_FILE, split.path, f"read failed: {e}"), split.size - counted
+            return
+    if counted < split.size:
+        yield None, split.size - counted  # the bytes no record was charged with (a footer, a last line)
+
+
+def read_file(file: InputFile, config: CorpusConfig) -> list[formats.ReadResult]:
+    """The records of a whole file, in order (a convenience for reading a file outside a pipeline)."""
+    whole = InputSplit(file.path, file.format, file.size)
+    return [result for result, _ in read_split(whole, config, {}) if result is not None]
+
+
+def _records(split: InputSplit, stream: BinaryIO, config: CorpusConfig, newlines_before: dict
+             ) -> Iterator[formats.ReadResult]:
+    if split.is_byte_range:
+        first_line = first_line_number(split, newlines_before, stream)
+        return formats.read_jsonl(stream, split.path, first_line, length=split.end - stream.tell())
+    if split.row_groups is not None:
+        return formats.read_parquet(stream, split.path, split.row_groups, split.first_row)
+    return formats.read_records(compression.decompressed(stream, split.path), split.path, split.format,
+                                config.text_field, config.label_field)
+
+
+def _bytes_counter(split: InputSplit, stream: BinaryIO) -> Callable[[], int]:
+    """A function giving the bytes of the file each next record took: how far the stream moved
+    (sequential formats, compressed ones included), or an equal share of the split (Parquet,
+    which pyarrow reads by seeking)."""
+    if split.format == "parquet" and not is_compressed(split.path):
+        rows = split.rows if split.rows is not None else _parquet_rows(stream)
+        share = split.size // rows if rows else 0
+        return lambda: share
+    position = stream.tell()
+
+    def moved() -> int:
+        nonlocal position
+        if stream.closed:  # a reader that read the whole file up front (compressed Parquet) and let it go
+            return 0  # the rest is charged at the end
+        now = stream.tell()
+        moved_by, position = max(now - position, 0), now
+        return moved_by
+
+    return moved
+
+
+def _parquet_rows(stream: BinaryIO) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(stream).metadata.num_rows
+    except (pa.ArrowException, OSError):
+        return 0  # the reader reports the damage
+
+
+class _ReadSplitsDoFn(beam.DoFn):
+    """Reads each split, counting documents and bytes read into the stage's progress."""
+
+    def __init__(self, config: CorpusConfig, progress: StageProgress | None, counts_documents: bool):
+        self._config = config
+        self._progress = progress
+        self._counts_documents = counts_documents
+
+    def setup(self):
+        self._meter = self._progress.meter() if self._progress is not None else None
+
+    def process(self, split: InputSplit, newlines_before: dict) -> Iterator[formats.ReadResult]:
+        for result, size in read_split(split, self._config, newlines_before):
+            if self._meter is not None:
+                self._meter.add(documents=int(self._counts_documents and result is not None), bytes=size)
+            if result is not None:
+                yield result
 
 
 class ReadCorpus(beam.PTransform):
-    """Reads the input files into RawRecords (or Rejections for unparsable parts).
+    """Reads the input into RawRecords (or Rejections for unparsable parts), large files in splits
+    (`pipelines.input_splits`).
 
-    `files`: the (path, format) pairs of `list_input_files`, when the job reads the corpus more
-    than once (listed once, so every read sees the same files); default: listed here.
+    `files`: `list_input_files`, when the job reads the corpus more than once (listed once, so
+    every read sees the same files); default: listed here. `progress`: the stage's progress, which
+    this read adds its bytes to, and its documents when `counts_documents`.
     """
 
-    def __init__(self, config: CorpusConfig, files: list[tuple[str, str]] | None = None):
+    def __init__(self, config: CorpusConfig, files: list[InputFile] | None = None,
+                 progress: StageProgress | None = None, counts_documents: bool = True,
+                 split_bytes: int = SPLIT_BYTES):
         super().__init__()
         self._config = config
+        self._split_bytes = split_bytes
         self._files = files
+        self._progress = progress
+        self._counts_documents = counts_documents
 
     def expand(self, pipeline):
         files = self._files if self._files is not None else list_input_files(self._config)
+        splits = plan_splits(files, self._split_bytes)
+        byte_ranges = [split for split in splits if split.is_byte_range]
+        if byte_ranges:  # the lines before each range, counted in parallel first
+            newlines_before = pvalue.AsDict(
+                pipeline
+                | "ListByteRanges" >> beam.Create(byte_ranges)
+                | "SpreadByteRanges" >> beam.Reshuffle()
+                | "CountNewlines" >> beam.Map(count_newlines))
+        else:
+            newlines_before = {}
         return (
             pipeline
-            | "ListFiles" >> beam.Create(files)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.FlatMap(lambda listed, config: read_file(*listed, config), config=self._config)
+            | "ListSplits" >> beam.Create(splits)
+            | "SpreadSplits" >> beam.Reshuffle()
+            | "ReadSplits" >> beam.ParDo(_ReadSplitsDoFn(self._config, self._progress, self._counts_documents),
+                                         newlines_before=newlines_before)
         )
 
 

@@ -35,10 +35,12 @@ from apache_beam.io.filesystems import FileSystems
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from pipelines import cli, outputs, pretrain_data
+from pipelines.input_splits import InputFile
 from pipelines.io import ReadCorpus, WriteRejected, list_input_files, text_dirs_directories
 from pipelines.options import make_pipeline, make_pipeline_options
 from pipelines.preprocessing_fn import preprocessing_fn, pretrain_preprocessing_fn
 from pipelines.pretrain_data import EncodePairs, MakeSegmentPairs
+from pipelines.progress import StageProgress
 from pipelines.pretrained_dir import apply_to_settings, read_pretrained_tokenizer
 from pipelines.segment_pairs import FRAMING_IDS, MIN_PIECES
 from pipelines.sentencepiece_model import LEARNED_LAYOUT, SentencePieceModel, describe, read_model_file
@@ -63,10 +65,14 @@ class WriteExamples(beam.PTransform):
         return examples | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=features.TFRECORD_SUFFIX)
 
 
-def _read_documents(pipeline: beam.Pipeline, corpus: config_lib.CorpusConfig, files: list[tuple[str, str]],
-                    step: str, ignore_labels: bool = False):
-    """One read of the corpus: (raw records, validated documents and rejections); `step` names it."""
-    records = pipeline | f"ReadCorpus{step}" >> ReadCorpus(corpus, files)
+READS = 3  # how many times the stage reads its corpus (see build_pipeline)
+
+
+def _read_documents(pipeline: beam.Pipeline, corpus: config_lib.CorpusConfig, files: list[InputFile],
+                    progress: StageProgress, step: str, ignore_labels: bool = False):
+    """One read of the corpus: (raw records, validated documents and rejections); `step` names it,
+    "" for the read that writes (the one whose documents the progress line counts)."""
+    records = pipeline | f"ReadCorpus{step}" >> ReadCorpus(corpus, files, progress, counts_documents=not step)
     return records, records | f"ValidateDocuments{step}" >> ValidateDocuments(corpus, ignore_labels=ignore_labels)
 
 
@@ -88,7 +94,8 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_di
     transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label,
                                   sentencepiece_model=sentencepiece_model)
 
-    read_documents = functools.partial(_read_documents, pipeline, corpus, files)
+    progress = StageProgress(output_dirs.PREPROCESS, sum(file.size for file in files), reads=READS)
+    read_documents = functools.partial(_read_documents, pipeline, corpus, files, progress)
 
     # Read 1: the duplicated texts, which keep their copies in one split.
     _, first_read = read_documents("ForDuplicates")
@@ -156,7 +163,8 @@ def build_pretrain_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, 
 
     files = list_input_files(corpus)
 
-    read_documents = functools.partial(_read_documents, pipeline, corpus, files, ignore_labels=True)
+    progress = StageProgress(output_dirs.PREPROCESS, sum(file.size for file in files), reads=READS)
+    read_documents = functools.partial(_read_documents, pipeline, corpus, files, progress, ignore_labels=True)
 
     # Three reads, for the reasons `build_pipeline` gives: duplicates, analyzers, the rest.
     _, first_read = read_documents("ForDuplicates")

@@ -28,10 +28,11 @@ from typing import Sequence
 import apache_beam as beam
 
 from pipelines import cli, outputs
-from pipelines.io import ReadCorpus, WriteRejected
+from pipelines.io import ReadCorpus, WriteRejected, list_input_files
 from pipelines.model_handler import ExportMetadata, read_export_metadata, resolve_export
 from pipelines.options import make_pipeline
 from pipelines.prediction_sinks import WritePredictions
+from pipelines.progress import StageProgress
 from pipelines.score_summary import WritePartialSummary, finish_summary, model_timings, summary_line
 from pipelines.scoring import ScoreDocuments
 from pipelines.transforms import CountRejections, ValidateDocuments
@@ -44,12 +45,14 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, export_di
                    export_metadata: ExportMetadata, output_dir: str) -> None:
     """The stage's data flow, top to bottom. Writes everything under `output_dir`."""
     corpus, settings = job.corpus, job.score
-    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus)
+    files = list_input_files(corpus)
+    progress = StageProgress(output_dirs.SCORE, sum(file.size for file in files))
+    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus, files, progress)
     validated = records | "ValidateDocuments" >> ValidateDocuments(corpus, require_label=False,
                                                                    keep_fields=settings.keep_fields)
     scored = validated.documents | "ScoreDocuments" >> ScoreDocuments(
         export_dir, export_metadata, settings.batch_size, id_from_source=corpus.id_field is None,
-        padding=settings.padding, sort_window_batches=settings.sort_window_batches)
+        padding=settings.padding, sort_window_batches=settings.sort_window_batches, progress=progress)
     rejected = (
         (validated.rejected, scored["failed"])
         | "AllRejected" >> beam.Flatten()

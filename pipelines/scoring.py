@@ -1,7 +1,8 @@
 """The middle of the scoring stage: documents → the model's predictions, one row per document.
 
 No I/O here: ScoreDocuments runs the export through RunInference and FormatPrediction turns each
-result into a row of the declared prediction schema (schemas/predictions.py).
+result into a row of the declared prediction schema (schemas/predictions.py), counting it into the
+stage's progress (pipelines/progress.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pipelines.documents import Document
 from pipelines.formats import Rejection
 from pipelines.length_sort import SortByLength, text_length
 from pipelines.model_handler import ExportMetadata, SavedModelTextHandler, prediction_values, signature_for
+from pipelines.progress import ProgressMeter, StageProgress
 from schemas import config as config_lib
-from schemas import export_contract, predictions, rejections
+from schemas import export_contract, output_dirs, predictions, rejections
 
 # The key RunInference carries beside each text: everything a prediction row needs besides the
 # model's outputs. (id, source, labels, kept fields)
@@ -48,13 +50,26 @@ class FormatPrediction(beam.DoFn):
 
     A multi-label model's `labels` and `true_label` are lists; a single-label model's
     `true_label` is the document's one label. Unlabelled documents get `true_label` None.
+    In a pipeline each row is counted as scored into `progress`.
     """
 
-    def __init__(self, export_metadata: ExportMetadata):
+    def __init__(self, export_metadata: ExportMetadata, progress: StageProgress | None = None):
         self._metadata = export_metadata
+        self._progress = progress
+        self._meter: ProgressMeter | None = None
+
+    def setup(self):
+        if self._progress is not None:
+            self._meter = self._progress.meter()
+
+    def finish_bundle(self):
+        if self._meter is not None:
+            self._meter.finish()
 
     def process(self, keyed_result: tuple[DocumentKey, PredictionResult]) -> Iterator[dict[str, Any]]:
         (doc_id, source, labels, kept_fields), result = keyed_result
+        if self._meter is not None:
+            self._meter.add_scored()
         metadata = self._metadata
         values = prediction_values(result.inference)
         probabilities = values[export_contract.PROBABILITIES_OUTPUT]
@@ -90,12 +105,16 @@ class ScoreDocuments(beam.PTransform):
     With `padding="longest"` the documents reach RunInference sorted by length in windows of
     `sort_window_batches` batches, and the export pads each batch to its longest document; with
     `"max_length"` they arrive in their own order and every batch is padded to max_seq_length.
+    Each prediction is counted into `progress`: the reader's, so that the line shows documents
+    scored beside the fraction read (without it, a meter of its own, without a time left).
     """
 
     def __init__(self, export_dir: str, export_metadata: ExportMetadata, batch_size: int, id_from_source: bool,
                  padding: str = config_lib.PADDING_LONGEST,
-                 sort_window_batches: int = config_lib.ScoreConfig.sort_window_batches):
+                 sort_window_batches: int = config_lib.ScoreConfig.sort_window_batches,
+                 progress: StageProgress | None = None):
         super().__init__()
+        self._progress = progress or StageProgress(output_dirs.SCORE, total_bytes=None)
         self._export_dir = export_dir
         self._metadata = export_metadata
         self._batch_size = batch_size
@@ -110,6 +129,6 @@ class ScoreDocuments(beam.PTransform):
         if self._padding == config_lib.PADDING_LONGEST:
             keyed = keyed | "SortByLength" >> SortByLength(self._sort_window, _keyed_text_length)
         results, dead_letters = keyed | "RunInference" >> RunInference(handler).with_exception_handling()
-        rows = results | "FormatPrediction" >> beam.ParDo(FormatPrediction(self._metadata))
+        rows = results | "FormatPrediction" >> beam.ParDo(FormatPrediction(self._metadata, self._progress))
         failed = dead_letters.failed_inferences | "ToRejections" >> beam.FlatMap(_failed_batch_rejections)
         return {"predictions": rows, "failed": failed}

@@ -11,6 +11,7 @@ import zstandard
 from pipelines import io as pipeline_io
 from pipelines.documents import Document, to_document
 from pipelines.formats import RawRecord, Rejection
+from pipelines.input_splits import InputFile
 from schemas import rejections
 from schemas.config import CorpusConfig
 from schemas.errors import UserError
@@ -28,8 +29,7 @@ COMPRESSORS = {
 
 def read_all(config: CorpusConfig) -> list:
     """Every record (or rejection) the stage would read for `config.inputs`, file by file."""
-    return [result for path, input_format in pipeline_io.list_input_files(config)
-            for result in pipeline_io.read_file(path, input_format, config)]
+    return [result for file in pipeline_io.list_input_files(config) for result in pipeline_io.read_file(file, config)]
 
 
 def documents_of(results) -> list[tuple]:
@@ -117,7 +117,7 @@ def test_an_empty_compressed_file_has_no_records(tmp_path):
 def test_a_file_that_vanished_after_listing_is_one_unreadable_file(tmp_path):
     path = str(tmp_path / "gone.jsonl")
 
-    (rejection,) = pipeline_io.read_file(path, "jsonl", CONFIG)
+    (rejection,) = pipeline_io.read_file(InputFile(path, "jsonl", 0), CONFIG)
 
     assert (rejection.reason, rejection.source) == (rejections.UNREADABLE_FILE, path)
 
