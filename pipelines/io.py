@@ -67,11 +67,16 @@ def list_input_files(config: CorpusConfig) -> list[InputFile]:
     return files
 
 
+_RECORDS_PER_COUNT = 64  # records between two measurements of the bytes read (a tell() each)
+
+
 def read_split(split: InputSplit, config: CorpusConfig, newlines_before: dict[tuple[str, int], int]
                ) -> Iterator[tuple[formats.ReadResult, int]]:
-    """(record, its bytes in the file as stored) of one split: records, or rejections for what
-    cannot be parsed. A file that cannot be opened or read to its end adds an `unreadable_file`
-    rejection (after the records read before the damage). The bytes add up to the split's size."""
+    """(record, bytes of the file as stored read since the last count) of one split: records, or
+    rejections for what cannot be parsed. The bytes are measured every `_RECORDS_PER_COUNT`
+    records (0 in between) and add up to the split's size; a final (None, bytes) carries the rest.
+    A file that cannot be opened or read to its end adds an `unreadable_file` rejection (after
+    the records read before the damage)."""
     try:
         stream = FileSystems.open(split.path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as e:  # a file that vanished or cannot be opened is one rejected record
@@ -81,7 +86,10 @@ def read_split(split: InputSplit, config: CorpusConfig, newlines_before: dict[tu
     with stream:
         bytes_of = _bytes_counter(split, stream)
         try:
-            for result in _records(split, stream, config, newlines_before):
+            for index, result in enumerate(_records(split, stream, config, newlines_before), start=1):
+                if index % _RECORDS_PER_COUNT:
+                    yield result, 0
+                    continue
                 size = min(bytes_of(), split.size - counted)
                 counted += size
                 yield result, size
@@ -153,11 +161,17 @@ class _ReadSplitsDoFn(beam.DoFn):
         self._meter = self._progress.meter() if self._progress is not None else None
 
     def process(self, split: InputSplit, newlines_before: dict) -> Iterator[formats.ReadResult]:
+        documents = read_bytes = 0
         for result, size in read_split(split, self._config, newlines_before):
-            if self._meter is not None:
-                self._meter.add(documents=int(self._counts_documents and result is not None), bytes=size)
+            read_bytes += size
             if result is not None:
+                documents += 1
                 yield result
+            if size and self._meter is not None:  # read_split measures every few records
+                self._meter.add(documents=documents if self._counts_documents else 0, bytes=read_bytes)
+                documents = read_bytes = 0
+        if self._meter is not None and (documents or read_bytes):
+            self._meter.add(documents=documents if self._counts_documents else 0, bytes=read_bytes)
 
 
 class ReadCorpus(beam.PTransform):
