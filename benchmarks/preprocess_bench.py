@@ -97,7 +97,8 @@ def measure_stage(args: argparse.Namespace) -> dict:
         docs = run_pipeline(args.input, output_dir, args.vocab_size, args.max_seq_length, args.tokenizer,
                             args.beam_args)
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The largest process: this one, or a worker process the runner started.
+    peak_mib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     return {"docs": docs, "seconds": round(seconds, 2), "docs_per_second": round(docs / seconds, 1),
             "peak_memory_mib": round(peak_mib, 1)}
 

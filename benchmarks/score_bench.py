@@ -123,7 +123,9 @@ def child(args: argparse.Namespace) -> None:
         result = measure_pipeline(args.model, args.input, args.batch_size, args.padding, args.output_dir,
                                   args.beam_args)
     result["docs_per_second"] = result["docs"] / result["seconds"]
-    result["peak_memory_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The largest process: this one, or a worker process the runner started.
+    result["peak_memory_mib"] = max(resource.getrusage(who).ru_maxrss
+                                    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     print(json.dumps(result))
 
 

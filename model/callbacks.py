@@ -93,29 +93,56 @@ class PruneEpochCheckpoints(keras.callbacks.Callback):
             tf.io.gfile.remove(by_epoch[epoch_number])
 
 
-def run_callbacks(run_dir: str, examples_per_epoch: int) -> list:
+class RestoreFromAndBackUp(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that restores from one run directory's resume state and backs up to another's.
+
+    Every worker of a multi-worker run restores the chief's state (the model directory's), so all
+    of them resume at the same epoch with the same weights; each backs up where it writes, and only
+    the chief's copy is kept.
+    """
+
+    def __init__(self, restore_dir: str, backup_dir: str, **kwargs):
+        super().__init__(backup_dir=backup_dir, **kwargs)
+        self._restore = keras.callbacks.BackupAndRestore(backup_dir=restore_dir, **kwargs)
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._restore.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        self._restore.on_train_begin(logs)
+
+
+def run_callbacks(run_dir: str, examples_per_epoch: int, write_dir: str | None = None) -> list:
     """Timing, history.csv, TensorBoard and the resume state, in the order a kill at an epoch end
-    needs: logs first, then the resume state, so a resumable epoch is always a logged one."""
+    needs: logs first, then the resume state, so a resumable epoch is always a logged one.
+
+    All are written to `write_dir` (default: `run_dir`; `model.cluster.write_dir` for a worker of a
+    multi-worker run); the resume state is read from `run_dir`.
+    """
+    write_dir = write_dir or run_dir
     return [
         EpochTimer(examples_per_epoch),
-        HistoryWriter(run_dir),
-        keras.callbacks.TensorBoard(log_dir=join(run_dir, LOGS_DIR)),
+        HistoryWriter(write_dir),
+        keras.callbacks.TensorBoard(log_dir=join(write_dir, LOGS_DIR)),
         # Saves model and optimizer state after every epoch; a restarted run continues from there.
         # Two copies, so a kill in the middle of writing one resumes from the other.
-        keras.callbacks.BackupAndRestore(backup_dir=join(run_dir, BACKUP_DIR), delete_checkpoint=False,
-                                         double_checkpoint=True),
+        RestoreFromAndBackUp(restore_dir=join(run_dir, BACKUP_DIR), backup_dir=join(write_dir, BACKUP_DIR),
+                             delete_checkpoint=False, double_checkpoint=True),
     ]
 
 
-def make_callbacks(settings: TrainConfig, multi_label: bool, steps_per_epoch: int) -> list:
-    model_dir = settings.model_dir
+def make_callbacks(settings: TrainConfig, multi_label: bool, steps_per_epoch: int,
+                   write_dir: str | None = None) -> list:
+    """The training run's callbacks; `write_dir` as in `run_callbacks`."""
+    write_dir = write_dir or settings.model_dir
     monitor, mode = ("val_loss", "min") if multi_label else ("val_accuracy", "max")
     # The per-epoch checkpoint after the resume state: a checkpoint on disk implies its epoch is
     # logged and resumable.
     callbacks = [
-        *run_callbacks(model_dir, steps_per_epoch * settings.batch_size),
-        keras.callbacks.ModelCheckpoint(join(model_dir, CHECKPOINTS_DIR, EPOCH_WEIGHTS_FILE), save_weights_only=True),
-        PruneEpochCheckpoints(join(model_dir, CHECKPOINTS_DIR), settings.keep_checkpoints),
+        *run_callbacks(settings.model_dir, steps_per_epoch * settings.batch_size, write_dir),
+        keras.callbacks.ModelCheckpoint(join(write_dir, CHECKPOINTS_DIR, EPOCH_WEIGHTS_FILE), save_weights_only=True),
+        PruneEpochCheckpoints(join(write_dir, CHECKPOINTS_DIR), settings.keep_checkpoints),
         TimeLeft(settings.epochs),
     ]
     if settings.early_stopping_patience:

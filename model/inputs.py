@@ -32,7 +32,7 @@ def _parse_batch(serialized: tf.Tensor, data: PreprocessedData):
 
 
 def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, training: bool,
-                 shuffle_buffer: int = 10000, seed: int = 42) -> tf.data.Dataset:
+                 shuffle_buffer: int = 10000, seed: int = 42, multi_worker: bool = False) -> tf.data.Dataset:
     """Batches of (token_ids [B, T], labels [B] or [B, num_labels]), T <= max_seq_length.
 
     T is the batch's longest document rounded up (see `padding_multiple`); the encoders mask
@@ -42,6 +42,15 @@ def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, trainin
     evaluation input is read once in file order, so predictions line up with labels, and says how
     many batches it holds: Keras stops at that count rather than running into the end of the data,
     which it reports as "Your input ran out of data" on every `evaluate` and `predict`.
+
+    Across workers (MultiWorkerMirroredStrategy) tf.distribute shards the batches by data: every
+    worker reads the same stream and keeps its part of each global batch of `batch_size`. So each
+    step trains on exactly the batch one worker alone would, whatever the number of shard files (a
+    small corpus has one per split, fewer than the workers that sharding by file needs), and
+    evaluation's predictions come back in file order, lined up with the labels. The cost: every
+    worker reads and parses all of it, cheap next to the model's step (token ids, no tokenizing).
+    `multi_worker=True` makes that stream the same on every worker: files are interleaved in a
+    fixed order (one worker alone takes whichever file is ready first).
     """
     files = data.files(split)
     dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -49,7 +58,7 @@ def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, trainin
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
-        cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+        cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training or multi_worker)
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.batch(batch_size, drop_remainder=False)
@@ -59,7 +68,9 @@ def make_dataset(data: PreprocessedData, split: str, batch_size: int, *, trainin
     dataset = (dataset
                .map(lambda serialized: _parse_batch(serialized, data), num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
-    return dataset.with_options(without_autotuning())
+    options = without_autotuning()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def without_autotuning() -> tf.data.Options:

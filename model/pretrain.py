@@ -116,8 +116,8 @@ def pretrain(job: JobConfig) -> dict:
                         f"which masked-LM pretraining needs.")
     if settings.init_from:
         check_init_from(settings.init_from, data)
+    hardware = plan_hardware(settings, multi_worker=False)  # refuses several workers before writing
     prepare_run_dir(job, run_dir, decision)
-    hardware = plan_hardware(settings)
     keras.utils.set_random_seed(settings.seed)
 
     masking = masking_settings(data, settings.mask_fraction, settings.max_ngram, settings.max_predictions)

@@ -9,6 +9,10 @@ metrics.json, plots/*.png, export/<version>/ (the raw-text SavedModel) and, last
 the same command again after a crash and it resumes from the last finished epoch. Paths may be on
 any filesystem TensorFlow knows (gs://...).
 
+With --strategy multi_worker (or auto, when TF_CONFIG names several workers) the same command runs
+on every worker of the cluster TF_CONFIG describes and trains with MultiWorkerMirroredStrategy,
+the batch size being the global batch; only the chief writes the model directory (`model.cluster`).
+
 With --init-from DIR (a pretrained-encoder directory, `schemas.pretrained`), the albert encoder
 takes DIR's architecture and weights and is fine-tuned; the data must have been preprocessed with
 DIR's tokenizer (`pipelines.preprocess --pretrained DIR`).
@@ -37,11 +41,12 @@ from model.automatic import choose_settings
 from model.callbacks import make_callbacks
 from model.classifier import build_classifier, build_encoder
 from model.classifier_head import ClassifierHead
+from model.cluster import write_dir
 from model.data import PreprocessedData, read_preprocessed
 from model.export import export_model
 from model.filesystem import join, write_text
 from model.fine_tuning import check_pretrained_fits_data, resolve_pooling
-from model.hardware import plan_hardware
+from model.hardware import HardwarePlan, plan_hardware
 from model.history import read_history
 from model.inputs import make_dataset
 from model.model_dir import check_model_dir, prepare_model_dir
@@ -53,8 +58,8 @@ from model.pretrained_encoder import load_encoder
 from model.reports import write_metrics, write_plots
 from model.word_vectors import load_word_vectors
 from schemas import cli, features
-from schemas.config import (ALBERT_POOLINGS, AUTO, ENCODERS, JIT_COMPILE, MIXED_PRECISION, NGRAM_FITS, NGRAM_SOLVE,
-                            NGRAM_WEIGHTINGS, STRATEGIES, JobConfig, TrainConfig)
+from schemas.config import (ALBERT_POOLINGS, AUTO, ENCODERS, JIT_COMPILE, MIXED_PRECISION, MULTI_WORKER, NGRAM_FITS,
+                            NGRAM_SOLVE, NGRAM_WEIGHTINGS, STRATEGIES, JobConfig, TrainConfig)
 from schemas.errors import UserError
 
 
@@ -101,9 +106,10 @@ def prepare_ngram_path(model: keras.Model, job: JobConfig, data: PreprocessedDat
     return solution
 
 
-def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig) -> dict:
+def evaluate(model: keras.Model, data: PreprocessedData, settings: TrainConfig, multi_worker: bool = False) -> dict:
     """Loss and classification metrics on the eval split."""
-    eval_dataset = make_dataset(data, features.EVAL_SPLIT, settings.batch_size, training=False)
+    eval_dataset = make_dataset(data, features.EVAL_SPLIT, settings.batch_size, training=False,
+                                multi_worker=multi_worker)
     loss = model.evaluate(eval_dataset, return_dict=True, verbose=0)["loss"]
     probabilities = model.predict(eval_dataset, verbose=0)
     labels = np.concatenate([batch_labels.numpy() for _, batch_labels in eval_dataset])
@@ -132,15 +138,29 @@ def train_and_evaluate(job: JobConfig) -> dict:
         check_pretrained_fits_data(settings.init_from, data)
     elif settings.encoder == "albert":
         resolve_pooling(job.albert.pooling, data)  # refuses pooling cls on data without [CLS]
-    prepare_model_dir(given_job, model_dir_decision)  # a resumed run compares the settings as given
+    # Before the model directory is touched: with several workers this connects to all of them, so
+    # every worker has checked the directory before the chief prepares it.
     hardware = plan_hardware(settings)
-    keras.utils.set_random_seed(settings.seed)
+    if hardware.worker.is_chief:
+        prepare_model_dir(given_job, model_dir_decision)  # a resumed run compares the settings as given
+    keras.utils.set_random_seed(settings.seed)  # the same on every worker: they build the same input
+    with write_dir(settings.model_dir, hardware.worker) as outputs:
+        return _train(job, data, automatic_choices, hardware, outputs)
+
+
+def _train(job: JobConfig, data: PreprocessedData, automatic_choices: dict, hardware: HardwarePlan,
+           outputs: str) -> dict:
+    """Fits, evaluates and exports, writing everything to `outputs` (the model directory, or a worker's
+    temporary directory) and reading the resume state from the model directory."""
+    settings = job.train
+    multi_worker = hardware.strategy_name == MULTI_WORKER
 
     steps_per_epoch = math.ceil(data.train_examples / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
     train_dataset = make_dataset(data, features.TRAIN_SPLIT, settings.batch_size, training=True,
-                                 shuffle_buffer=settings.shuffle_buffer, seed=settings.seed)
-    eval_dataset = make_dataset(data, features.EVAL_SPLIT, settings.batch_size, training=False)
+                                 shuffle_buffer=settings.shuffle_buffer, seed=settings.seed, multi_worker=multi_worker)
+    eval_dataset = make_dataset(data, features.EVAL_SPLIT, settings.batch_size, training=False,
+                                multi_worker=multi_worker)
     with hardware.strategy.scope():
         model = build_model(job, data)
     coverage = load_word_vectors(model, settings.word_vectors, data) if settings.word_vectors else None
@@ -160,13 +180,14 @@ def train_and_evaluate(job: JobConfig) -> dict:
         # A solved n-gram path alone leaves nothing to train: the epochs record its loss, as said above.
         warnings.filterwarnings("ignore", "The model does not have any trainable weights")
         model.fit(train_dataset, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
-                  validation_data=eval_dataset, callbacks=make_callbacks(settings, data.multi_label, steps_per_epoch),
+                  validation_data=eval_dataset,
+                  callbacks=make_callbacks(settings, data.multi_label, steps_per_epoch, write_dir=outputs),
                   class_weight=class_weights(data) if settings.class_weights else None,
                   shuffle=False, verbose=2)  # the dataset shuffles itself
     train_seconds = time.perf_counter() - started
 
-    metrics = evaluate(model, data, settings)
-    all_epochs = read_history(settings.model_dir)
+    metrics = evaluate(model, data, settings, multi_worker)
+    all_epochs = read_history(outputs)
     metrics.update({
         "encoder": settings.encoder,
         "ngrams": {"max_ngram": job.ngrams.max_ngram, "weighting": job.ngrams.weighting,
@@ -186,15 +207,18 @@ def train_and_evaluate(job: JobConfig) -> dict:
         "word_vector_coverage": coverage,
     })
     config_json = job.to_json()
-    export_path = export_model(model, data.data_dir, settings.model_dir, list(data.label_names), data.multi_label,
+    # Every worker exports and writes, each to its own `outputs`: saving may read variables that
+    # every worker must take part in reading.
+    export_path = export_model(model, data.data_dir, outputs, list(data.label_names), data.multi_label,
                                settings.threshold, config_json)
     metrics["export"] = export_path
-    write_metrics(settings.model_dir, metrics)
-    write_plots(settings.model_dir, metrics, data.multi_label)
-    write_text(join(settings.model_dir, features.CONFIG_FILE), config_json)  # this run's, if it resumed another
-    write_text(join(settings.model_dir, features.SUCCESS_MARKER), "")
-    logging.info("eval accuracy %.4f (majority baseline %s), macro-F1 %.4f; model exported to %s",
-                 metrics["accuracy"], metrics.get("majority_baseline_accuracy"), metrics["macro_f1"], export_path)
+    write_metrics(outputs, metrics)
+    write_plots(outputs, metrics, data.multi_label)
+    write_text(join(outputs, features.CONFIG_FILE), config_json)  # this run's, if it resumed another
+    write_text(join(outputs, features.SUCCESS_MARKER), "")
+    logging.info("eval accuracy %.4f (majority baseline %s), macro-F1 %.4f; model exported to %s%s",
+                 metrics["accuracy"], metrics.get("majority_baseline_accuracy"), metrics["macro_f1"], export_path,
+                 "" if hardware.worker.is_chief else " (this worker's temporary copy; the chief's is kept)")
     return metrics
 
 

@@ -58,7 +58,8 @@ def list_input_files(config: CorpusConfig) -> list[InputFile]:
         if not match.metadata_list:
             raise UserError(f"No files match input {pattern!r}.")
         for metadata in match.metadata_list:
-            path = metadata.path
+            # Absolute: workers in other processes (a worker pool) do not share this working directory.
+            path = metadata.path if "://" in metadata.path else os.path.abspath(metadata.path)
             file_format = formats.format_for_path(path) if input_format == "auto" else input_format
             found[path] = InputFile(path, file_format, metadata.size_in_bytes)
     files = [found[path] for path in sorted(found)]

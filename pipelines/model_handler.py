@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -42,6 +43,8 @@ class ExportMetadata:
 def resolve_export(model_path: str) -> str:
     """An export directory: `model_path` itself, or the newest numbered export under MODEL_DIR/export/."""
     model_path = model_path.rstrip("/")
+    if "://" not in model_path:  # absolute: workers in other processes have their own working directory
+        model_path = os.path.abspath(model_path)
     if FileSystems.exists(FileSystems.join(model_path, "saved_model.pb")):
         return model_path
     pattern = FileSystems.join(model_path, export_contract.EXPORT_DIR, "*", "saved_model.pb")

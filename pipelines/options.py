@@ -4,7 +4,9 @@ Without `--runner` (or with `--runner DirectRunner`) the job runs on Beam's FnAp
 engine behind DirectRunner, taken directly because Beam's DirectRunner first tries to download
 the Prism runner, which fails or stalls on machines without internet access. The FnApiRunner
 honours `--direct_running_mode` (in_memory, multi_threading, multi_processing) and
-`--direct_num_workers`. Any other runner name (DataflowRunner, FlinkRunner, ...) is used as given.
+`--direct_num_workers`. Any other runner name is used as given, with its own flags: PortableRunner
+(`--job_endpoint`, `--environment_type`, `--environment_config`), FlinkRunner, SparkRunner,
+DataflowRunner. docs/runners.md has the commands, and the worker environment each needs.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, SetupOptions, StandardOptions
 
 from schemas.errors import UserError
 
@@ -43,5 +45,12 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
         logging.info("Running locally on Beam's FnApiRunner (no network needed).")
         return beam.Pipeline(runner=FnApiRunner(), options=options)
-    logging.info("Running on %s.", runner_name)
+    portable = options.view_as(PortableOptions)
+    if portable.job_endpoint:
+        # Beam's default environment is DOCKER: say where the SDK workers will come from.
+        environment = portable.environment_config or " ".join(portable.environment_options or [])
+        logging.info("Running on %s (job endpoint %s; SDK workers: %s %s).", runner_name, portable.job_endpoint,
+                     portable.environment_type or "DOCKER", environment or "(Beam's default)")
+    else:
+        logging.info("Running on %s.", runner_name)
     return beam.Pipeline(options=options)

@@ -156,7 +156,9 @@ class StagedOutputDir:
         self._input_dirs = tuple(input_dirs)
         self._input_patterns = tuple(input_patterns)
         self._run_id = uuid.uuid4().hex[:8]
-        self.path = f"{self.final_dir}{_STAGING}{self._run_id}"
+        # Absolute: workers in other processes (a worker pool) do not share this working directory.
+        staging_base = os.path.abspath(self.final_dir) if _is_local(self.final_dir) else self.final_dir
+        self.path = f"{staging_base}{_STAGING}{self._run_id}"
         self._fs = BeamFilesystem()
         self._done = False
 

@@ -137,7 +137,8 @@ NGRAM_WEIGHTINGS = (AUTO, "naive_bayes", "tfidf")
 NGRAM_SOLVE, NGRAM_TRAIN = "solve", "train"
 NGRAM_FITS = (AUTO, NGRAM_SOLVE, NGRAM_TRAIN)
 ALBERT_POOLINGS = ("auto", "cls", "mean")
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "tpu")
+MULTI_WORKER = "multi_worker"  # MultiWorkerMirroredStrategy over the workers TF_CONFIG names (model/cluster.py)
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "tpu", MULTI_WORKER)
 MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
 JIT_COMPILE = ("auto", "on", "off")
 
@@ -214,7 +215,8 @@ class TrainConfig:
     dropout: float = 0.1  # inside the encoder
     early_stopping_patience: int = 2  # epochs without eval improvement; 0 = never stop early
     keep_checkpoints: int = 3  # per-epoch weights files kept, the most recent; 0 = keep every epoch's
-    strategy: str = "auto"  # auto: TPU (with tpu) → several GPUs mirrored → one GPU → default
+    # auto: TPU (with tpu) → several workers in TF_CONFIG: multi_worker → several GPUs mirrored → one GPU → default
+    strategy: str = "auto"
     tpu: str | None = None  # TPU name or address for TPUStrategy
     mixed_precision: str = "auto"  # auto: on where the hardware gains from it
     jit_compile: str = "auto"  # XLA for the training step; auto: on with accelerators, off on CPUs
@@ -349,6 +351,9 @@ class PretrainConfig:
                f"pretrain.optimizer must be one of {', '.join(PRETRAIN_OPTIMIZERS)}. "
                f"Received: optimizer={shown(self.optimizer)}")
         _check_hardware_choices("pretrain", self)
+        check(self.strategy != MULTI_WORKER,
+               f"pretrain.strategy {MULTI_WORKER} is not supported: pretraining runs on one worker (several "
+               f"devices of it with mirrored or tpu); multi-worker training is the trainer's.")
         for name in ("steps", "steps_per_checkpoint", "batch_size", "max_ngram", "max_predictions", "shuffle_buffer"):
             check(getattr(self, name) >= 1,
                   f"pretrain.{name} must be at least 1. Received: {name}={shown(getattr(self, name))}")

@@ -7,36 +7,23 @@ project: as an installed package, not as the checkout.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
 
 from pipelines import score
-from tests.conftest import REPO_ROOT, make_documents, write_corpus
+from tests.conftest import make_documents, write_corpus
+from tests.wheel_fixture import installed_only_env, installed_wheel, run  # noqa: F401  (installed_wheel: a fixture)
 
 pytestmark = pytest.mark.slow
 
 
-def run(command: list[str], cwd, env=None) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert result.returncode == 0, (command, result.stderr[-3000:])
-    return result
-
-
-def test_wheel_installed_elsewhere_runs_preprocess_and_multi_process_scoring(tmp_path, tiny_export):
-    run([sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path / "dist")], cwd=tmp_path)
-    (wheel,) = (tmp_path / "dist").glob("albert_pipelines-*.whl")
-    run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
-        cwd=tmp_path)
+def test_wheel_installed_elsewhere_runs_preprocess_and_multi_process_scoring(tmp_path, tiny_export, installed_wheel):
     # Only the installed copy is importable: the checkout is neither the working directory nor on the path.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHONPATH=str(tmp_path / "site"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONSAFEPATH="1")
+    env = installed_only_env(installed_wheel)
     where = run([sys.executable, "-c", "import json, model, pipelines, schemas; "
                  "print(json.dumps([m.__file__ for m in (model, pipelines, schemas)]))"], cwd=tmp_path, env=env)
-    assert all(path.startswith(str(tmp_path / "site")) for path in json.loads(where.stdout))
+    assert all(path.startswith(str(installed_wheel)) for path in json.loads(where.stdout))
 
     documents = make_documents(40)
     corpus = write_corpus(documents, tmp_path / "raw", "jsonl")

@@ -117,6 +117,34 @@ def test_input_runs_without_the_autotuning_thread_that_delays_each_epoch(multicl
 
 
 @pytest.mark.slow  # reads a preprocessed corpus
+def test_input_is_sharded_across_workers_by_data_so_each_global_batch_is_one_workers_batch(multiclass_data):
+    data = read_preprocessed(multiclass_data)
+    for split, training in ((features.TRAIN_SPLIT, True), (features.EVAL_SPLIT, False)):
+        options = make_dataset(data, split, batch_size=4, training=training, multi_worker=True).options()
+        assert options.experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_several_workers_in_tf_config_with_a_one_worker_strategy_is_a_user_error(monkeypatch, restore_dtype_policy):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    with pytest.raises(UserError, match="names 2 workers, but strategy default trains on one"):
+        plan_hardware(TrainConfig(strategy="default"))
+
+
+def test_several_workers_are_refused_where_a_command_trains_on_one_worker(monkeypatch, restore_dtype_policy):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, '
+                                    '"task": {"type": "worker", "index": 1}}')
+    with pytest.raises(UserError, match="trains on one worker"):
+        plan_hardware(TrainConfig(strategy="auto"), multi_worker=False)
+
+
+def test_a_lone_chief_in_tf_config_trains_as_a_single_machine_would(monkeypatch, restore_dtype_policy):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["127.0.0.1:1"]}, "task": {"type": "chief", "index": 0}}')
+    plan = plan_hardware(TrainConfig())
+    assert plan.strategy_name == "default" and plan.worker.is_chief
+
+
+@pytest.mark.slow  # reads a preprocessed corpus
 def test_multilabel_input_yields_dense_multi_hot_rows(multilabel_data):
     data = read_preprocessed(multilabel_data)
     _, labels = next(iter(make_dataset(data, features.TRAIN_SPLIT, batch_size=5, training=True)))

@@ -509,3 +509,9 @@ def test_every_benchmark_job_file_is_a_valid_configuration(job_file):
     # A typo in a job file would otherwise surface only minutes into a benchmark run.
     job = load_job_config(str(job_file))
     assert job != JobConfig()  # each file changes something
+
+
+def test_multi_worker_is_a_training_strategy_but_not_a_pretraining_one():
+    assert config_lib.TrainConfig(strategy="multi_worker").strategy == "multi_worker"
+    with pytest.raises(ConfigError, match="pretrain.strategy multi_worker is not supported"):
+        config_lib.PretrainConfig(strategy="multi_worker")

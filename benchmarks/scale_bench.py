@@ -1,0 +1,195 @@
+"""Large runs: preprocessing and scoring at two corpus sizes, against their floor and ceiling.
+
+    .venv/bin/python benchmarks/scale_bench.py --input ../shared/datasets/sst2/train.parquet \
+        --sizes 100000 1000000 --work-dir /tmp/scale
+
+The corpus is the input's rows repeated up to each size, each copy with its words rotated by one
+more place (so the copies are mostly distinct texts, with the input's vocabulary and lengths) and
+its own id, written as one Parquet file per size. At every size:
+- preprocessing: `pipelines.preprocess` against preprocess_bench.py's plain-Python floor;
+- scoring: `pipelines.score` against score_bench.py's direct export calls (the ceiling), both
+  with `--padding longest`; at the smallest size also both with `--padding max_length`.
+Every side runs in its own process and reports its wall time, docs/s and peak memory (the process
+and any worker processes it started). The table adds the marginal rates between the smallest and
+the largest size (the slope, so fixed start-up costs drop out), each pipeline's marginal rate over
+its baseline's, and the growth of each side's peak memory from the smallest size to the largest.
+Without --model, a one-epoch BiLSTM is first trained on 2,000 rows of the input (as in
+score_bench.py). --json-out writes the same numbers as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, REPO_ROOT)  # run from a checkout: the project's packages without installing it
+sys.path.insert(0, BENCHMARKS)  # the sibling scripts whose floor, ceiling and children are reused
+
+import score_bench  # noqa: E402  (needs the path above)
+
+DYNAMIC, FIXED = score_bench.DYNAMIC, score_bench.FIXED
+
+
+def write_scaled_corpus(source: str, num_docs: int, path: str) -> str:
+    """`num_docs` rows (id, text, label): the source's rows over and over, copy k with its words
+    rotated by k places. Written in row groups, as a large Parquet file would be."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(source, columns=["text", "label"])
+    texts, labels = table.column("text").to_pylist(), table.column("label").to_pylist()
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("label", pa.string())])
+    chunk = 50_000
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, num_docs, chunk):
+            ids, rotated, chunk_labels = [], [], []
+            for i in range(start, min(start + chunk, num_docs)):
+                copy, row = divmod(i, len(texts))
+                words = texts[row].split()
+                shift = copy % max(len(words), 1)
+                ids.append(str(i))
+                rotated.append(" ".join(words[shift:] + words[:shift]))
+                chunk_labels.append(str(labels[row]))
+            writer.write_table(pa.table({"id": ids, "text": rotated, "label": chunk_labels}, schema=schema))
+    return path
+
+
+def run_child(command: list[str]) -> dict:
+    """Runs one measured side; its last stdout line is its JSON result."""
+    completed = subprocess.run([sys.executable, *command], cwd=REPO_ROOT, capture_output=True, text=True,
+                               check=False)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-5000:])
+        raise SystemExit(f"{command[0]} {command[1:3]} failed with exit status {completed.returncode}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def preprocess_side(stage: str, input_path: str, work_dir: str, args: argparse.Namespace) -> dict:
+    return run_child([os.path.join(BENCHMARKS, "preprocess_bench.py"), "--stage", stage, "--input", input_path,
+                      "--work-dir", work_dir, "--vocab-size", str(args.vocab_size),
+                      "--max-seq-length", str(args.max_seq_length), "--tokenizer", "word",
+                      *[f"--beam-arg={a}" for a in args.beam_args]])
+
+
+def score_side(side: str, model: str, input_path: str, padding: str, output_dir: str,
+               args: argparse.Namespace) -> dict:
+    return run_child([os.path.join(BENCHMARKS, "score_bench.py"), "--side", side, "--model", model,
+                      "--input", input_path, "--batch-size", str(args.batch_size), "--padding", padding,
+                      "--output-dir", output_dir, *[f"--beam-arg={a}" for a in args.beam_args]])
+
+
+def measure_size(num_docs: int, model: str, args: argparse.Namespace, with_padding_baseline: bool) -> dict:
+    directory = os.path.join(args.work_dir, str(num_docs))
+    os.makedirs(directory, exist_ok=True)
+    corpus = write_scaled_corpus(args.input, num_docs, os.path.join(directory, "corpus.parquet"))
+    rows = {
+        "preprocess floor": preprocess_side("baseline", corpus, directory, args),
+        "preprocess pipeline": preprocess_side("pipeline", corpus, directory, args),
+        "score ceiling": score_side("direct", model, corpus, DYNAMIC, "", args),
+        "score pipeline": score_side("pipeline", model, corpus, DYNAMIC, os.path.join(directory, "scored"), args),
+    }
+    if with_padding_baseline:
+        rows["score ceiling, max_length"] = score_side("direct", model, corpus, FIXED, "", args)
+        rows["score pipeline, max_length"] = score_side("pipeline", model, corpus, FIXED,
+                                                        os.path.join(directory, "scored-fixed"), args)
+        rows["score pipeline, max_length"]["same_predictions"] = same_predictions(
+            os.path.join(directory, "scored"), os.path.join(directory, "scored-fixed"))
+    for row in rows.values():
+        row["docs_per_second"] = round(row["docs"] / row["seconds"], 1)
+        row["seconds"] = round(row["seconds"], 2)
+    return rows
+
+
+def same_predictions(first_dir: str, second_dir: str) -> bool:
+    """Whether two scoring outputs gave every document the same label (scores within float noise)."""
+    def predicted(directory):
+        rows = {}
+        for name in os.listdir(directory):
+            if name.startswith("predictions-") and name.endswith(".jsonl"):
+                with open(os.path.join(directory, name)) as f:
+                    for line in f:
+                        row = json.loads(line)
+                        rows[row["id"]] = (row["label"], row["score"])
+        return rows
+
+    first, second = predicted(first_dir), predicted(second_dir)
+    return first.keys() == second.keys() and all(
+        first[k][0] == second[k][0] and abs(first[k][1] - second[k][1]) < 1e-4 for k in first)
+
+
+def marginal_rate(small: dict, large: dict) -> float:
+    """Documents per second between two sizes: the slope, without the fixed cost both pay."""
+    return (large["docs"] - small["docs"]) / max(large["seconds"] - small["seconds"], 1e-9)
+
+
+def summarize(by_size: dict[int, dict]) -> dict:
+    small, large = by_size[min(by_size)], by_size[max(by_size)]
+    marginal = {name: round(marginal_rate(small[name], large[name]), 1) for name in large if name in small}
+    result = {
+        "marginal_docs_per_second": marginal,
+        "preprocess_marginal_ratio": round(marginal["preprocess pipeline"] / marginal["preprocess floor"], 3),
+        "score_marginal_ratio": round(marginal["score pipeline"] / marginal["score ceiling"], 3),
+        "peak_memory_growth": {name: round(large[name]["peak_memory_mib"] / small[name]["peak_memory_mib"], 3)
+                               for name in large if name in small},
+    }
+    if "score pipeline, max_length" in small:
+        result["padding_speedup_end_to_end"] = round(
+            small["score pipeline"]["docs_per_second"] / small["score pipeline, max_length"]["docs_per_second"], 3)
+        result["padding_same_predictions"] = small["score pipeline, max_length"]["same_predictions"]
+    return result
+
+
+def print_table(by_size: dict[int, dict], result: dict) -> None:
+    print(f"\nLarge runs ({os.cpu_count()} cores); peak MiB: the process and its workers")
+    print(f"{'':<28}{'docs':>10}{'seconds':>10}{'docs/s':>10}{'peak MiB':>10}")
+    for size, rows in by_size.items():
+        for name, row in rows.items():
+            print(f"{name:<28}{row['docs']:>10}{row['seconds']:>10.1f}{row['docs_per_second']:>10.1f}"
+                  f"{row['peak_memory_mib']:>10.0f}")
+    sizes = f"{min(by_size):,} → {max(by_size):,} documents"
+    print(f"\nMarginal docs/s, {sizes}:")
+    for name, rate in result["marginal_docs_per_second"].items():
+        print(f"  {name:<26}{rate:>10.1f}   peak memory x{result['peak_memory_growth'][name]:.2f}")
+    print(f"preprocess pipeline / floor (marginal): {result['preprocess_marginal_ratio']:.2f}x")
+    print(f"score pipeline / ceiling (marginal): {result['score_marginal_ratio']:.2f}x")
+    if "padding_speedup_end_to_end" in result:
+        print(f"--padding longest / max_length, pipeline end to end at {min(by_size):,}: "
+              f"{result['padding_speedup_end_to_end']:.2f}x (same predictions: {result['padding_same_predictions']})")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True, help="Parquet corpus with text and label columns.")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--work-dir", required=True, help="Where the corpora and outputs are written (kept).")
+    parser.add_argument("--model", help="Model or export directory (default: train a quick BiLSTM).")
+    parser.add_argument("--train-docs", type=int, default=2000)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--vocab-size", type=int, default=20000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[])
+    parser.add_argument("--json-out")
+    args = parser.parse_args(argv)
+    if len(set(args.sizes)) < 2:
+        parser.error("--sizes needs two different sizes: the marginal rates are the slope between them")
+
+    os.makedirs(args.work_dir, exist_ok=True)
+    model = args.model or score_bench.train_quick_model(args.input, args.train_docs, args.max_seq_length,
+                                                        args.work_dir)
+    sizes = sorted(set(args.sizes))
+    by_size = {size: measure_size(size, model, args, with_padding_baseline=size == sizes[0]) for size in sizes}
+    result = summarize(by_size)
+    print_table(by_size, result)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"benchmark": "scale", "cores": os.cpu_count(), "sizes": sizes,
+                       "rows": {str(size): rows for size, rows in by_size.items()}, **result}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
