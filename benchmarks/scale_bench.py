@@ -8,7 +8,8 @@ more place (so the copies are mostly distinct texts, with the input's vocabulary
 its own id, written as one Parquet file per size. At every size:
 - preprocessing: `pipelines.preprocess` against preprocess_bench.py's plain-Python floor;
 - scoring: `pipelines.score` against score_bench.py's direct export calls (the ceiling), both
-  with `--padding longest`; at the smallest size also both with `--padding max_length`.
+  with `--padding longest`; at the smallest size also both with `--padding max_length` (unless
+  --no-padding-baseline).
 Every side runs in its own process and reports its wall time, docs/s and peak memory (the process
 and any worker processes it started). The table adds the marginal rates between the smallest and
 the largest size (the slope, so fixed start-up costs drop out), each pipeline's marginal rate over
@@ -122,18 +123,24 @@ def same_predictions(first_dir: str, second_dir: str) -> bool:
         first[k][0] == second[k][0] and abs(first[k][1] - second[k][1]) < 1e-4 for k in first)
 
 
-def marginal_rate(small: dict, large: dict) -> float:
-    """Documents per second between two sizes: the slope, without the fixed cost both pay."""
-    return (large["docs"] - small["docs"]) / max(large["seconds"] - small["seconds"], 1e-9)
+def marginal_rate(small: dict, large: dict) -> float | None:
+    """Documents per second between two sizes: the slope, without the fixed cost both pay. None
+    when the larger run was not slower (sizes too close for the noise): no slope to measure."""
+    seconds = large["seconds"] - small["seconds"]
+    return round((large["docs"] - small["docs"]) / seconds, 1) if seconds > 0 else None
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return round(numerator / denominator, 3) if numerator and denominator else None
 
 
 def summarize(by_size: dict[int, dict]) -> dict:
     small, large = by_size[min(by_size)], by_size[max(by_size)]
-    marginal = {name: round(marginal_rate(small[name], large[name]), 1) for name in large if name in small}
+    marginal = {name: marginal_rate(small[name], large[name]) for name in large if name in small}
     result = {
         "marginal_docs_per_second": marginal,
-        "preprocess_marginal_ratio": round(marginal["preprocess pipeline"] / marginal["preprocess floor"], 3),
-        "score_marginal_ratio": round(marginal["score pipeline"] / marginal["score ceiling"], 3),
+        "preprocess_marginal_ratio": _ratio(marginal["preprocess pipeline"], marginal["preprocess floor"]),
+        "score_marginal_ratio": _ratio(marginal["score pipeline"], marginal["score ceiling"]),
         "peak_memory_growth": {name: round(large[name]["peak_memory_mib"] / small[name]["peak_memory_mib"], 3)
                                for name in large if name in small},
     }
@@ -142,6 +149,10 @@ def summarize(by_size: dict[int, dict]) -> dict:
             small["score pipeline"]["docs_per_second"] / small["score pipeline, max_length"]["docs_per_second"], 3)
         result["padding_same_predictions"] = small["score pipeline, max_length"]["same_predictions"]
     return result
+
+
+def _shown(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def print_table(by_size: dict[int, dict], result: dict) -> None:
@@ -154,9 +165,9 @@ def print_table(by_size: dict[int, dict], result: dict) -> None:
     sizes = f"{min(by_size):,} → {max(by_size):,} documents"
     print(f"\nMarginal docs/s, {sizes}:")
     for name, rate in result["marginal_docs_per_second"].items():
-        print(f"  {name:<26}{rate:>10.1f}   peak memory x{result['peak_memory_growth'][name]:.2f}")
-    print(f"preprocess pipeline / floor (marginal): {result['preprocess_marginal_ratio']:.2f}x")
-    print(f"score pipeline / ceiling (marginal): {result['score_marginal_ratio']:.2f}x")
+        print(f"  {name:<26}{_shown(rate, '.1f'):>10}   peak memory x{result['peak_memory_growth'][name]:.2f}")
+    print(f"preprocess pipeline / floor (marginal): {_shown(result['preprocess_marginal_ratio'], '.2f')}x")
+    print(f"score pipeline / ceiling (marginal): {_shown(result['score_marginal_ratio'], '.2f')}x")
     if "padding_speedup_end_to_end" in result:
         print(f"--padding longest / max_length, pipeline end to end at {min(by_size):,}: "
               f"{result['padding_speedup_end_to_end']:.2f}x (same predictions: {result['padding_same_predictions']})")
@@ -173,6 +184,8 @@ def main(argv=None) -> None:
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[])
+    parser.add_argument("--no-padding-baseline", dest="padding_baseline", action="store_false",
+                        help="Skip the --padding max_length runs at the smallest size.")
     parser.add_argument("--json-out")
     args = parser.parse_args(argv)
     if len(set(args.sizes)) < 2:
@@ -182,7 +195,8 @@ def main(argv=None) -> None:
     model = args.model or score_bench.train_quick_model(args.input, args.train_docs, args.max_seq_length,
                                                         args.work_dir)
     sizes = sorted(set(args.sizes))
-    by_size = {size: measure_size(size, model, args, with_padding_baseline=size == sizes[0]) for size in sizes}
+    by_size = {size: measure_size(size, model, args, with_padding_baseline=args.padding_baseline and size == sizes[0])
+               for size in sizes}
     result = summarize(by_size)
     print_table(by_size, result)
     if args.json_out:

@@ -94,8 +94,8 @@ def _row_group_runs(file: InputFile, split_bytes: int) -> list[InputSplit]:
         rows += metadata.row_group(group).num_rows
         size += file.size * metadata.row_group(group).num_rows / total_rows
         if size >= split_bytes or group == metadata.num_row_groups - 1:
-            splits.append(InputSplit(file.path, file.format, round(size), row_groups=tuple(range(group_start, group + 1)),
-                                     first_row=first_row, rows=rows))
+            splits.append(InputSplit(file.path, file.format, round(size), first_row=first_row, rows=rows,
+                                     row_groups=tuple(range(group_start, group + 1))))
             group_start, first_row, rows, size = group + 1, first_row + rows, 0, 0.0
     return splits or [InputSplit(file.path, file.format, file.size)]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,14 @@ def run(command: list[str], cwd, env=None) -> subprocess.CompletedProcess:
 
 @functools.cache  # each module importing the fixture gets its own fixture definition: build once for all
 def _build_and_install(directory: Path) -> Path:
-    directory.mkdir()
-    run([sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "--no-build-isolation",
+    # Built from a copy of the sources: building writes build/ and *.egg-info beside setup.py, which
+    # must not touch the checkout (nor race another build of it).
+    source = directory / "source"
+    source.mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "setup.py", source / "setup.py")
+    for package in ("model", "pipelines", "schemas"):
+        shutil.copytree(REPO_ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
          "-w", str(directory / "dist")], cwd=directory)
     (wheel,) = (directory / "dist").glob("albert_pipelines-*.whl")
     run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(directory / "site"), str(wheel)],

@@ -104,19 +104,3 @@ def test_quality_bench_runs_the_real_commands_beside_the_tfidf_baseline(tiny_dat
     assert result["automatic_choices"]["train.encoder"]["value"] == "none"
     assert "none + 2-grams tfidf, solved" in table  # three topics: TF-IDF weighting
 
-
-def test_scale_bench_reports_marginal_rates_memory_growth_and_the_padding_speedup(tiny_export, tiny_dataset, tmp_path):
-    out = tmp_path / "scale.json"
-    table = run_benchmark("scale_bench.py", "--input", str(tiny_dataset / "train.parquet"), "--sizes", "40", "80",
-                          "--model", tiny_export, "--work-dir", str(tmp_path / "work"), "--json-out", str(out))
-    result = json.loads(out.read_text())
-    assert "preprocess pipeline / floor (marginal)" in table and "score pipeline / ceiling (marginal)" in table
-    small, large = result["rows"]["40"], result["rows"]["80"]
-    # Every side saw every document of its size: the corpus is the input repeated and rotated.
-    assert {row["docs"] for row in small.values()} == {40} and {row["docs"] for row in large.values()} == {80}
-    assert result["preprocess_marginal_ratio"] == pytest.approx(
-        result["marginal_docs_per_second"]["preprocess pipeline"] / result["marginal_docs_per_second"]["preprocess floor"],
-        rel=1e-2)
-    assert set(result["peak_memory_growth"]) == {"preprocess floor", "preprocess pipeline", "score ceiling",
-                                                 "score pipeline"}
-    assert result["padding_same_predictions"] is True and result["padding_speedup_end_to_end"] > 0

@@ -1,4 +1,4 @@
-"""The scale benchmark's own arithmetic and corpus (its end-to-end run: test_benchmark_scripts.py)."""
+"""The scale benchmark: its corpus and arithmetic, and one end-to-end run on a tiny input."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.scale_bench import marginal_rate, same_predictions, summarize, write_scaled_corpus
+from tests.benchmarks.test_benchmark_scripts import run_benchmark
+from tests.conftest import make_documents
 
 
 def test_the_scaled_corpus_repeats_the_input_with_each_copy_rotated_one_more_word(tmp_path):
@@ -36,6 +38,7 @@ def test_marginal_rates_leave_out_the_fixed_cost_both_sizes_pay():
     result = summarize({1000: small, 10000: large})
 
     assert marginal_rate(small["preprocess floor"], large["preprocess floor"]) == pytest.approx(1000)
+    assert marginal_rate(large["score ceiling"], small["score ceiling"]) is None  # the larger run was faster
     assert result["marginal_docs_per_second"]["preprocess pipeline"] == pytest.approx(500)
     assert result["preprocess_marginal_ratio"] == pytest.approx(0.5)
     assert result["score_marginal_ratio"] == pytest.approx(0.5)
@@ -54,3 +57,28 @@ def test_predictions_are_the_same_when_every_label_matches_and_scores_agree_to_f
 
     assert same_predictions(str(tmp_path / "a"), str(tmp_path / "b"))
     assert not same_predictions(str(tmp_path / "a"), str(tmp_path / "c"))
+
+
+@pytest.mark.slow
+def test_scale_bench_reports_marginal_rates_and_memory_growth_of_every_side(tiny_export, tmp_path):
+    source = tmp_path / "source.parquet"
+    pq.write_table(pa.Table.from_pylist(make_documents(50)), source)
+    out = tmp_path / "scale.json"
+    table = run_benchmark("scale_bench.py", "--input", str(source), "--sizes", "40", "80",
+                          "--model", tiny_export, "--work-dir", str(tmp_path / "work"), "--no-padding-baseline",
+                          "--json-out", str(out))
+    result = json.loads(out.read_text())
+    assert "preprocess pipeline / floor (marginal)" in table and "score pipeline / ceiling (marginal)" in table
+    small, large = result["rows"]["40"], result["rows"]["80"]
+    # Every side saw every document of its size: the corpus is the input repeated and rotated.
+    assert {row["docs"] for row in small.values()} == {40} and {row["docs"] for row in large.values()} == {80}
+    # At these sizes the slopes are noise, and one may not exist (the larger run no slower): the ratio is
+    # then None. Either way it is the one of the rates reported beside it.
+    rates = result["marginal_docs_per_second"]
+    pipeline, floor = rates["preprocess pipeline"], rates["preprocess floor"]
+    assert result["preprocess_marginal_ratio"] == (
+        pytest.approx(pipeline / floor, rel=1e-2, abs=1e-3) if pipeline and floor else None)
+    assert set(result["peak_memory_growth"]) == {"preprocess floor", "preprocess pipeline", "score ceiling",
+                                                 "score pipeline"}
+    # The --padding max_length runs, left out here, are score_bench.py's children (test_benchmark_scripts.py).
+    assert "padding_speedup_end_to_end" not in result
