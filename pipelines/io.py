@@ -91,7 +91,7 @@ def read_split(split: InputSplit, config: CorpusConfig, newlines_before: dict[tu
                 if index % _RECORDS_PER_COUNT:
                     yield result, 0
                     continue
-                size = min(bytes_of(), split.size - counted)
+                size = min(bytes_of(_RECORDS_PER_COUNT), split.size - counted)
                 counted += size
                 yield result, size
         except (OSError, EOFError, UnicodeError) as e:
@@ -119,17 +119,17 @@ def _records(split: InputSplit, stream: BinaryIO, config: CorpusConfig, newlines
                                 config.text_field, config.label_field)
 
 
-def _bytes_counter(split: InputSplit, stream: BinaryIO) -> Callable[[], int]:
-    """A function giving the bytes of the file each next record took: how far the stream moved
-    (sequential formats, compressed ones included), or an equal share of the split (Parquet,
-    which pyarrow reads by seeking)."""
+def _bytes_counter(split: InputSplit, stream: BinaryIO) -> Callable[[int], int]:
+    """A function giving the bytes of the file that the next `records` records took: how far the
+    stream moved since the last call (sequential formats, compressed ones included; a byte range
+    from its start), or their equal shares of the split (Parquet, which pyarrow reads by seeking)."""
     if split.format == "parquet" and not is_compressed(split.path):
         rows = split.rows if split.rows is not None else _parquet_rows(stream)
         share = split.size // rows if rows else 0
-        return lambda: share
-    position = stream.tell()
+        return lambda records: share * records
+    position = split.start
 
-    def moved() -> int:
+    def moved(_records: int) -> int:
         nonlocal position
         if stream.closed:  # a reader that read the whole file up front (compressed Parquet) and let it go
             return 0  # the rest is charged at the end

@@ -68,6 +68,27 @@ def test_a_jsonl_file_cut_anywhere_gives_the_records_and_line_numbers_of_a_whole
         assert sum(counted) == jsonl_file.size, split_bytes
 
 
+def test_each_count_of_bytes_is_what_the_records_since_the_last_count_took(tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join(json.dumps({"text": f"document {i:04d}", "label": "a"}) + "\n" for i in range(1000)))
+    line_bytes = path.stat().st_size // 1000
+    file = InputFile(str(path), "jsonl", path.stat().st_size)
+    splits = plan_splits([file], split_bytes=file.size // 3)
+    newlines_before = dict(count_newlines(split) for split in splits)
+
+    # A range after the first: its counts start at its own start, not at the top of the file.
+    counts = [size for _, size in pipeline_io.read_split(splits[1], CONFIG, newlines_before) if size]
+    assert max(counts[:-1]) <= (pipeline_io._RECORDS_PER_COUNT + 1) * line_bytes
+    # Parquet: each count is the equal shares of the rows read since the last one.
+    parquet_path = tmp_path / "long.parquet"
+    pq.write_table(pa.table({"text": [f"document {i}" for i in range(200)], "label": ["a"] * 200}), parquet_path)
+    size = parquet_path.stat().st_size
+    (split,) = plan_splits([InputFile(str(parquet_path), "parquet", size)], split_bytes=size)
+    parquet_counts = [count for _, count in pipeline_io.read_split(split, CONFIG, {}) if count]
+    assert parquet_counts[:3] == [pipeline_io._RECORDS_PER_COUNT * (size // 200)] * 3
+    assert sum(parquet_counts) == size
+
+
 def test_a_small_or_compressed_or_csv_file_is_one_split(tmp_path):
     gz = tmp_path / "corpus.jsonl.gz"
     gz.write_bytes(gzip.compress(b'{"text": "a", "label": "b"}\n' * 100))
