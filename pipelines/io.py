@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import compression, formats
 from pipelines.compression import is_compressed
 from pipelines.formats import Rejection
-from pipelines.input_splits import SPLIT_BYTES, InputFile, InputSplit, count_newlines, first_line_number, plan_splits
+from pipelines.input_splits import InputFile, InputSplit, count_newlines, first_line_number, plan_splits
 from pipelines.progress import StageProgress, format_bytes
 from schemas import features, rejections
 from schemas.config import CorpusConfig
@@ -179,24 +179,21 @@ class ReadCorpus(beam.PTransform):
     """Reads the input into RawRecords (or Rejections for unparsable parts), large files in splits
     (`pipelines.input_splits`).
 
-    `files`: `list_input_files`, when the job reads the corpus more than once (listed once, so
-    every read sees the same files); default: listed here. `progress`: the stage's progress, which
-    this read adds its bytes to, and its documents when `counts_documents`.
+    `splits`: `plan_splits(list_input_files(config))`, planned once when the job reads the corpus
+    more than once (every read sees the same files); default: planned here. `progress`: the
+    stage's progress, which this read adds its bytes to, and its documents when `counts_documents`.
     """
 
-    def __init__(self, config: CorpusConfig, files: list[InputFile] | None = None,
-                 progress: StageProgress | None = None, counts_documents: bool = True,
-                 split_bytes: int = SPLIT_BYTES):
+    def __init__(self, config: CorpusConfig, splits: list[InputSplit] | None = None,
+                 progress: StageProgress | None = None, counts_documents: bool = True):
         super().__init__()
         self._config = config
-        self._split_bytes = split_bytes
-        self._files = files
+        self._splits = splits
         self._progress = progress
         self._counts_documents = counts_documents
 
     def expand(self, pipeline):
-        files = self._files if self._files is not None else list_input_files(self._config)
-        splits = plan_splits(files, self._split_bytes)
+        splits = self._splits if self._splits is not None else plan_splits(list_input_files(self._config))
         byte_ranges = [split for split in splits if split.is_byte_range]
         if byte_ranges:  # the lines before each range, counted in parallel first
             newlines_before = pvalue.AsDict(
@@ -213,6 +210,11 @@ class ReadCorpus(beam.PTransform):
             | "ReadSplits" >> beam.ParDo(_ReadSplitsDoFn(self._config, self._progress, self._counts_documents),
                                          newlines_before=newlines_before)
         )
+
+
+def input_total_bytes(splits: list[InputSplit]) -> int:
+    """The bytes of the files the splits stand for: what a progress line counts towards."""
+    return sum(split.size for split in splits)
 
 
 class WriteRejected(beam.PTransform):

@@ -35,8 +35,8 @@ from apache_beam.io.filesystems import FileSystems
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from pipelines import cli, outputs, pretrain_data
-from pipelines.input_splits import InputFile
-from pipelines.io import ReadCorpus, WriteRejected, list_input_files, text_dirs_directories
+from pipelines.input_splits import InputSplit, plan_splits
+from pipelines.io import ReadCorpus, WriteRejected, input_total_bytes, list_input_files, text_dirs_directories
 from pipelines.options import make_pipeline, make_pipeline_options
 from pipelines.preprocessing_fn import preprocessing_fn, pretrain_preprocessing_fn
 from pipelines.pretrain_data import EncodePairs, MakeSegmentPairs
@@ -68,11 +68,11 @@ class WriteExamples(beam.PTransform):
 READS = 3  # how many times the stage reads its corpus (see build_pipeline)
 
 
-def _read_documents(pipeline: beam.Pipeline, corpus: config_lib.CorpusConfig, files: list[InputFile],
+def _read_documents(pipeline: beam.Pipeline, corpus: config_lib.CorpusConfig, splits: list[InputSplit],
                     progress: StageProgress, step: str, ignore_labels: bool = False):
     """One read of the corpus: (raw records, validated documents and rejections); `step` names it,
     "" for the read that writes (the one whose documents the progress line counts)."""
-    records = pipeline | f"ReadCorpus{step}" >> ReadCorpus(corpus, files, progress, counts_documents=not step)
+    records = pipeline | f"ReadCorpus{step}" >> ReadCorpus(corpus, splits, progress, counts_documents=not step)
     return records, records | f"ValidateDocuments{step}" >> ValidateDocuments(corpus, ignore_labels=ignore_labels)
 
 
@@ -89,13 +89,13 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_di
     `sentencepiece_model`: the given model of the sentencepiece tokenizer (None: learned here).
     """
     corpus, settings = job.corpus, job.preprocess
-    files = list_input_files(corpus)
+    splits = plan_splits(list_input_files(corpus))
     raw_adapter = TensorAdapterConfig(RAW_ARROW_SCHEMA, raw_tensor_representations(corpus.multi_label))
     transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label,
                                   sentencepiece_model=sentencepiece_model)
 
-    progress = StageProgress(output_dirs.PREPROCESS, sum(file.size for file in files), reads=READS)
-    read_documents = functools.partial(_read_documents, pipeline, corpus, files, progress)
+    progress = StageProgress(output_dirs.PREPROCESS, input_total_bytes(splits), reads=READS)
+    read_documents = functools.partial(_read_documents, pipeline, corpus, splits, progress)
 
     # Read 1: the duplicated texts, which keep their copies in one split.
     _, first_read = read_documents("ForDuplicates")
@@ -161,10 +161,10 @@ def build_pretrain_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, 
     make_pairs = functools.partial(MakeSegmentPairs, settings.max_seq_length, special["cls"], special["sep"])
     to_batch = pretrain_data.to_pretrain_record_batch
 
-    files = list_input_files(corpus)
+    splits = plan_splits(list_input_files(corpus))
 
-    progress = StageProgress(output_dirs.PREPROCESS, sum(file.size for file in files), reads=READS)
-    read_documents = functools.partial(_read_documents, pipeline, corpus, files, progress, ignore_labels=True)
+    progress = StageProgress(output_dirs.PREPROCESS, input_total_bytes(splits), reads=READS)
+    read_documents = functools.partial(_read_documents, pipeline, corpus, splits, progress, ignore_labels=True)
 
     # Three reads, for the reasons `build_pipeline` gives: duplicates, analyzers, the rest.
     _, first_read = read_documents("ForDuplicates")

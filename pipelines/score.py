@@ -28,7 +28,8 @@ from typing import Sequence
 import apache_beam as beam
 
 from pipelines import cli, outputs
-from pipelines.io import ReadCorpus, WriteRejected, list_input_files
+from pipelines.input_splits import plan_splits
+from pipelines.io import ReadCorpus, WriteRejected, input_total_bytes, list_input_files
 from pipelines.model_handler import ExportMetadata, read_export_metadata, resolve_export
 from pipelines.options import make_pipeline
 from pipelines.prediction_sinks import WritePredictions
@@ -45,9 +46,9 @@ def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, export_di
                    export_metadata: ExportMetadata, output_dir: str) -> None:
     """The stage's data flow, top to bottom. Writes everything under `output_dir`."""
     corpus, settings = job.corpus, job.score
-    files = list_input_files(corpus)
-    progress = StageProgress(output_dirs.SCORE, sum(file.size for file in files))
-    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus, files, progress)
+    splits = plan_splits(list_input_files(corpus))
+    progress = StageProgress(output_dirs.SCORE, input_total_bytes(splits))
+    records = pipeline | "ReadCorpus" >> ReadCorpus(corpus, splits, progress)
     validated = records | "ValidateDocuments" >> ValidateDocuments(corpus, require_label=False,
                                                                    keep_fields=settings.keep_fields)
     scored = validated.documents | "ScoreDocuments" >> ScoreDocuments(

@@ -151,5 +151,5 @@ def test_read_corpus_reads_a_split_file_once_with_every_source(jsonl_file, parqu
     expected = [r.source for f in (jsonl_file, parquet_file) for r in pipeline_io.read_file(f, config)]
 
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-        read = pipeline | pipeline_io.ReadCorpus(config, split_bytes=40)
+        read = pipeline | pipeline_io.ReadCorpus(config, plan_splits(pipeline_io.list_input_files(config), 40))
         assert_that(read | beam.Map(lambda r: r.source), equal_to(expected))
