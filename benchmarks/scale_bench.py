@@ -5,7 +5,7 @@
 
 The corpus is the input's rows repeated up to each size, each copy with its words rotated by one
 more place (so the copies are mostly distinct texts, with the input's vocabulary and lengths) and
-its own id, written as one Parquet file per size. At every size:
+its own id, written as one Parquet file per size (or --shards files). At every size:
 - preprocessing: `pipelines.preprocess` against preprocess_bench.py's plain-Python floor;
 - scoring: `pipelines.score` against score_bench.py's direct export calls (the ceiling), both
   with `--padding longest`; at the smallest size also both with `--padding max_length` (unless
@@ -15,7 +15,12 @@ and any worker processes it started). The table adds the marginal rates between 
 the largest size (the slope, so fixed start-up costs drop out), each pipeline's marginal rate over
 its baseline's, and the growth of each side's peak memory from the smallest size to the largest.
 Without --model, a one-epoch BiLSTM is first trained on 2,000 rows of the input (as in
-score_bench.py). --json-out writes the same numbers as JSON.
+score_bench.py). --json-out writes the same numbers as JSON. The pipelines on two worker
+processes, one TensorFlow thread each:
+
+    .venv/bin/python benchmarks/scale_bench.py --input ../shared/datasets/sst2/train.parquet \
+        --sizes 100000 1000000 --work-dir /tmp/scale --shards 8 --pipeline-tf-threads 1 \
+        --beam-arg=--direct_running_mode=multi_processing --beam-arg=--direct_num_workers=2
 """
 
 from __future__ import annotations
@@ -36,9 +41,21 @@ import score_bench  # noqa: E402  (needs the path above)
 DYNAMIC, FIXED = score_bench.DYNAMIC, score_bench.FIXED
 
 
-def write_scaled_corpus(source: str, num_docs: int, path: str) -> str:
+def write_scaled_corpus(source: str, num_docs: int, path: str, shards: int = 1) -> str:
     """`num_docs` rows (id, text, label): the source's rows over and over, copy k with its words
-    rotated by k places. Written in row groups, as a large Parquet file would be."""
+    rotated by k places. Written in row groups, as a large Parquet file would be; with `shards`
+    above 1, into that many files `path/part-K.parquet` (`path` a directory)."""
+    if shards > 1:
+        os.makedirs(path, exist_ok=True)
+        per_shard = -(-num_docs // shards)
+        scaled = write_scaled_corpus(source, num_docs, os.path.join(path, "all.parquet"))
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(scaled)
+        for shard in range(shards):
+            pq.write_table(table.slice(shard * per_shard, per_shard), os.path.join(path, f"part-{shard}.parquet"))
+        os.remove(scaled)
+        return path
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -60,34 +77,54 @@ def write_scaled_corpus(source: str, num_docs: int, path: str) -> str:
     return path
 
 
-def run_child(command: list[str]) -> dict:
+def run_child(command: list[str], env: dict | None = None) -> dict:
     """Runs one measured side; its last stdout line is its JSON result."""
     completed = subprocess.run([sys.executable, *command], cwd=REPO_ROOT, capture_output=True, text=True,
-                               check=False)
+                               check=False, env=env)
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr[-5000:])
         raise SystemExit(f"{command[0]} {command[1:3]} failed with exit status {completed.returncode}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def pipeline_env(args: argparse.Namespace) -> dict | None:
+    """The pipelines' environment: with --pipeline-tf-threads, TensorFlow's pools of that size in
+    each of their processes (the baselines keep TensorFlow's defaults)."""
+    if not args.pipeline_tf_threads:
+        return None
+    threads = str(args.pipeline_tf_threads)
+    return {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
+
+
+def pipeline_input(corpus: str) -> str:
+    """The stages' --input for a corpus file or a directory of shards."""
+    return os.path.join(corpus, "*.parquet") if os.path.isdir(corpus) else corpus
+
+
 def preprocess_side(stage: str, input_path: str, work_dir: str, args: argparse.Namespace) -> dict:
-    return run_child([os.path.join(BENCHMARKS, "preprocess_bench.py"), "--stage", stage, "--input", input_path,
+    pipeline = stage == "pipeline"
+    return run_child([os.path.join(BENCHMARKS, "preprocess_bench.py"), "--stage", stage,
+                      "--input", pipeline_input(input_path) if pipeline else input_path,
                       "--work-dir", work_dir, "--vocab-size", str(args.vocab_size),
                       "--max-seq-length", str(args.max_seq_length), "--tokenizer", "word",
-                      *[f"--beam-arg={a}" for a in args.beam_args]])
+                      *[f"--beam-arg={a}" for a in args.beam_args]], pipeline_env(args) if pipeline else None)
 
 
 def score_side(side: str, model: str, input_path: str, padding: str, output_dir: str,
                args: argparse.Namespace) -> dict:
+    pipeline = side == "pipeline"
     return run_child([os.path.join(BENCHMARKS, "score_bench.py"), "--side", side, "--model", model,
-                      "--input", input_path, "--batch-size", str(args.batch_size), "--padding", padding,
-                      "--output-dir", output_dir, *[f"--beam-arg={a}" for a in args.beam_args]])
+                      "--input", pipeline_input(input_path) if pipeline else input_path,
+                      "--batch-size", str(args.batch_size), "--padding", padding,
+                      "--output-dir", output_dir, *[f"--beam-arg={a}" for a in args.beam_args]],
+                     pipeline_env(args) if pipeline else None)
 
 
 def measure_size(num_docs: int, model: str, args: argparse.Namespace, with_padding_baseline: bool) -> dict:
     directory = os.path.join(args.work_dir, str(num_docs))
     os.makedirs(directory, exist_ok=True)
-    corpus = write_scaled_corpus(args.input, num_docs, os.path.join(directory, "corpus.parquet"))
+    corpus = write_scaled_corpus(args.input, num_docs, os.path.join(directory, "corpus" if args.shards > 1
+                                                                    else "corpus.parquet"), args.shards)
     rows = {
         "preprocess floor": preprocess_side("baseline", corpus, directory, args),
         "preprocess pipeline": preprocess_side("pipeline", corpus, directory, args),
@@ -183,7 +220,12 @@ def main(argv=None) -> None:
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[])
+    parser.add_argument("--shards", type=int, default=1, help="Parquet files per corpus (default: one file).")
+    parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
+                        help="A Beam option for both pipelines, e.g. --beam-arg=--direct_num_workers=2.")
+    parser.add_argument("--pipeline-tf-threads", type=int,
+                        help="TensorFlow's intra- and inter-op threads in the pipelines' processes (default: "
+                             "TensorFlow's, sized to every core); the baselines keep the defaults.")
     parser.add_argument("--no-padding-baseline", dest="padding_baseline", action="store_false",
                         help="Skip the --padding max_length runs at the smallest size.")
     parser.add_argument("--json-out")

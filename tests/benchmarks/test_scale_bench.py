@@ -66,11 +66,13 @@ def test_scale_bench_reports_marginal_rates_and_memory_growth_of_every_side(tiny
     out = tmp_path / "scale.json"
     table = run_benchmark("scale_bench.py", "--input", str(source), "--sizes", "40", "80",
                           "--model", tiny_export, "--work-dir", str(tmp_path / "work"), "--no-padding-baseline",
-                          "--json-out", str(out))
+                          "--shards", "2", "--pipeline-tf-threads", "1", "--json-out", str(out))
     result = json.loads(out.read_text())
     assert "preprocess pipeline / floor (marginal)" in table and "score pipeline / ceiling (marginal)" in table
     small, large = result["rows"]["40"], result["rows"]["80"]
-    # Every side saw every document of its size: the corpus is the input repeated and rotated.
+    # Every side saw every document of its size, from the two shards: the corpus is the input repeated and rotated.
+    assert sorted(path.name for path in (tmp_path / "work" / "80" / "corpus").iterdir()) == [
+        "part-0.parquet", "part-1.parquet"]
     assert {row["docs"] for row in small.values()} == {40} and {row["docs"] for row in large.values()} == {80}
     # At these sizes the slopes are noise, and one may not exist (the larger run no slower): the ratio is
     # then None. Either way it is the one of the rates reported beside it.
