@@ -27,7 +27,7 @@ import dataclasses
 import functools
 import logging
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import apache_beam as beam
 import tensorflow_transform.beam as tft_beam
@@ -35,7 +35,7 @@ from apache_beam.io.filesystems import FileSystems
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from pipelines import cli, outputs, pretrain_data
-from pipelines.input_splits import InputSplit, plan_splits
+from pipelines.input_splits import plan_splits
 from pipelines.io import ReadCorpus, WriteRejected, input_total_bytes, list_input_files, text_dirs_directories
 from pipelines.options import make_pipeline, make_pipeline_options
 from pipelines.preprocessing_fn import preprocessing_fn, pretrain_preprocessing_fn
@@ -47,7 +47,7 @@ from pipelines.sentencepiece_model import LEARNED_LAYOUT, SentencePieceModel, de
 from pipelines.stats import SummarizeCorpus, SummarizePairs
 from pipelines.stats_file import PARTIAL_STATS, finish_pretrain_stats, finish_stats
 from pipelines.transforms import (CountRejections, DuplicateOwners, RejectUnknownLabels, SplitTrainEval,
-                                  ToRecordBatches, ValidateDocuments)
+                                  ToRecordBatches, ValidateDocuments, to_record_batch)
 from schemas import config as config_lib
 from schemas import features, output_dirs
 from schemas.config_loader import read_job_file
@@ -65,55 +65,70 @@ class WriteExamples(beam.PTransform):
         return examples | "Write" >> beam.io.WriteToTFRecord(self._prefix, file_name_suffix=features.TFRECORD_SUFFIX)
 
 
-READS = 3  # how many times the stage reads its corpus (see build_pipeline)
+READS = 3  # how many times the stage reads its corpus (see read_split_and_analyze)
 
 
-def _read_documents(pipeline: beam.Pipeline, corpus: config_lib.CorpusConfig, splits: list[InputSplit],
-                    progress: StageProgress, step: str, ignore_labels: bool = False):
-    """One read of the corpus: (raw records, validated documents and rejections); `step` names it,
-    "" for the read that writes (the one whose documents the progress line counts)."""
-    records = pipeline | f"ReadCorpus{step}" >> ReadCorpus(corpus, splits, progress, counts_documents=not step)
-    return records, records | f"ValidateDocuments{step}" >> ValidateDocuments(corpus, ignore_labels=ignore_labels)
+@dataclasses.dataclass(frozen=True)
+class AnalyzedCorpus:
+    """The corpus read for writing, split, with tf.Transform's analysis done on another read."""
+
+    records: beam.PCollection  # raw records (and rejections) of the read that writes
+    validated: Any  # its ValidateDocuments outputs: documents and rejected
+    split: Any  # its documents' SplitTrainEval outputs: train and eval
+    analyzed_train: beam.PCollection  # the training documents the analyzers saw (another read)
+    transform_fn: Any
 
 
-def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str,
-                   sentencepiece_model: SentencePieceModel | None = None) -> None:
-    """The stage's data flow, top to bottom. Writes everything under `output_dir`.
-
-    The corpus is read three times instead of being kept between the steps that need all of it
+def read_split_and_analyze(pipeline: beam.Pipeline, corpus: config_lib.CorpusConfig, eval_fraction: float,
+                           transform: Callable, raw_adapter: TensorAdapterConfig, output_dir: str,
+                           to_batch: Callable = to_record_batch, ignore_labels: bool = False) -> AnalyzedCorpus:
+    """Reads the corpus three times instead of keeping it between the steps that need all of it
     before the rest can go on: once to find duplicated texts (they decide the split), once for
-    tf.Transform's analyzers and the training labels, once to transform, check and write. So no
-    runner has to hold the corpus, and memory does not grow with it; each extra read costs
-    reading and validating again, and a split that depends only on the documents (deterministic).
-
-    `sentencepiece_model`: the given model of the sentencepiece tokenizer (None: learned here).
-    """
-    corpus, settings = job.corpus, job.preprocess
-    splits = plan_splits(list_input_files(corpus))
-    raw_adapter = TensorAdapterConfig(RAW_ARROW_SCHEMA, raw_tensor_representations(corpus.multi_label))
-    transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label,
-                                  sentencepiece_model=sentencepiece_model)
-
+    tf.Transform's analyzers over the training split (transform_fn, written to `output_dir`), once
+    for the caller to transform, check and write. So no runner has to hold the corpus, and memory
+    does not grow with it; each extra read costs reading and validating again, and the split
+    depends only on the documents, so every read splits alike."""
+    splits = plan_splits(list_input_files(corpus))  # listed and planned once: every read sees the same files
     progress = StageProgress(output_dirs.PREPROCESS, input_total_bytes(splits), reads=READS)
-    read_documents = functools.partial(_read_documents, pipeline, corpus, splits, progress)
 
-    # Read 1: the duplicated texts, which keep their copies in one split.
+    def read_documents(step: str):  # step "" is the read that writes: its documents are the ones counted
+        records = pipeline | f"ReadCorpus{step}" >> ReadCorpus(corpus, splits, progress, counts_documents=not step)
+        return records, records | f"ValidateDocuments{step}" >> ValidateDocuments(corpus, ignore_labels=ignore_labels)
+
     _, first_read = read_documents("ForDuplicates")
     duplicate_owners = first_read.documents | "DuplicateOwners" >> DuplicateOwners()
 
-    # Read 2: the analyzers (vocabularies, label names) over the training split.
     _, second_read = read_documents("ForAnalyzers")
-    analyzed = second_read.documents | "SplitForAnalyzers" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
+    analyzed = second_read.documents | "SplitForAnalyzers" >> SplitTrainEval(eval_fraction, duplicate_owners)
     transform_fn = (
-        (analyzed.train | "BatchForAnalyzers" >> ToRecordBatches(), raw_adapter)
+        (analyzed.train | "BatchForAnalyzers" >> ToRecordBatches(to_batch=to_batch), raw_adapter)
         | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(transform)
     )
     _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
 
-    # Read 3: every document transformed and written, or rejected with its reason.
     records, validated = read_documents("")
-    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
-    eval_checked = split.eval | "RejectUnknownLabels" >> RejectUnknownLabels(analyzed.train)
+    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(eval_fraction, duplicate_owners)
+    return AnalyzedCorpus(records, validated, split, analyzed.train, transform_fn)
+
+
+def build_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, output_dir: str,
+                   sentencepiece_model: SentencePieceModel | None = None) -> None:
+    """The stage's data flow, top to bottom. Writes everything under `output_dir`. The corpus is
+    read three times (`read_split_and_analyze`); the analyzers' read also gives the labels that
+    training knows.
+
+    `sentencepiece_model`: the given model of the sentencepiece tokenizer (None: learned here).
+    """
+    corpus, settings = job.corpus, job.preprocess
+    raw_adapter = TensorAdapterConfig(RAW_ARROW_SCHEMA, raw_tensor_representations(corpus.multi_label))
+    transform = functools.partial(preprocessing_fn, config=settings, multi_label=corpus.multi_label,
+                                  sentencepiece_model=sentencepiece_model)
+
+    corpus_read = read_split_and_analyze(pipeline, corpus, settings.eval_fraction, transform, raw_adapter, output_dir)
+    records, validated, split = corpus_read.records, corpus_read.validated, corpus_read.split
+    transform_fn = corpus_read.transform_fn
+
+    eval_checked = split.eval | "RejectUnknownLabels" >> RejectUnknownLabels(corpus_read.analyzed_train)
     rejected = (
         (validated.rejected, eval_checked.rejected)
         | "AllRejected" >> beam.Flatten()
@@ -161,25 +176,11 @@ def build_pretrain_pipeline(pipeline: beam.Pipeline, job: config_lib.JobConfig, 
     make_pairs = functools.partial(MakeSegmentPairs, settings.max_seq_length, special["cls"], special["sep"])
     to_batch = pretrain_data.to_pretrain_record_batch
 
-    splits = plan_splits(list_input_files(corpus))
+    corpus_read = read_split_and_analyze(pipeline, corpus, settings.eval_fraction, transform, raw_adapter, output_dir,
+                                         to_batch=to_batch, ignore_labels=True)
+    records, validated, split = corpus_read.records, corpus_read.validated, corpus_read.split
+    transform_fn = corpus_read.transform_fn
 
-    progress = StageProgress(output_dirs.PREPROCESS, input_total_bytes(splits), reads=READS)
-    read_documents = functools.partial(_read_documents, pipeline, corpus, splits, progress, ignore_labels=True)
-
-    # Three reads, for the reasons `build_pipeline` gives: duplicates, analyzers, the rest.
-    _, first_read = read_documents("ForDuplicates")
-    duplicate_owners = first_read.documents | "DuplicateOwners" >> DuplicateOwners()
-
-    _, second_read = read_documents("ForAnalyzers")
-    analyzed = second_read.documents | "SplitForAnalyzers" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
-    transform_fn = (
-        (analyzed.train | "BatchForAnalyzers" >> ToRecordBatches(to_batch=to_batch), raw_adapter)
-        | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(transform)
-    )
-    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(output_dir)
-
-    records, validated = read_documents("")
-    split = validated.documents | "SplitTrainEval" >> SplitTrainEval(settings.eval_fraction, duplicate_owners)
     train_tokenized, _ = (
         ((split.train | "BatchTrain" >> ToRecordBatches(to_batch=to_batch), raw_adapter), transform_fn)
         | "TransformTrain" >> tft_beam.TransformDataset(output_record_batches=True)
